@@ -1,0 +1,50 @@
+# Two commands: `make demo` and `make test`. Both set the machine up first (idempotent, fast when done).
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+APT_STAMP := .offshore/.system-packages
+
+.PHONY: setup demo test lint typecheck pytest bench contract clean
+
+setup: $(APT_STAMP) $(STAMP)
+
+# Installs only the Debian packages that are missing; re-runs when the list changes.
+$(APT_STAMP): system-packages.txt
+	@mkdir -p .offshore
+	@pkgs=$$(grep -vE '^\s*(#|$$)' system-packages.txt | tr '\n' ' '); \
+	missing=$$(for p in $$pkgs; do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "setup: installing system packages: $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+	@touch $@
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@echo "setup: installing the project into $(VENV)"
+	@$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]' 2>&1 | grep -v "is ignored: it is neither" || true
+	@$(PY) -c "import offshore" && touch $@
+
+demo: setup
+	$(VENV)/bin/offshore demo
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: setup
+	$(VENV)/bin/mypy
+
+pytest: setup
+	$(VENV)/bin/pytest
+
+test: lint typecheck pytest
+
+bench: setup
+	$(PY) -m bench
+
+clean:
+	-$(VENV)/bin/offshore stack down 2>/dev/null
+	rm -rf .offshore $(VENV) bench/report.json

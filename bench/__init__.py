@@ -1,0 +1,1 @@
+"""Benchmarks behind `make bench`: each section module exposes `run() -> dict[str, object]`."""
