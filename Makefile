@@ -45,6 +45,10 @@ test: lint typecheck pytest
 bench: setup
 	$(PY) -m bench
 
+# The offshore contract (cached by source + toolchain hash; see contract/README.md).
+contract: setup
+	$(PY) -m contract contract/src/offshore/contract.py contract/res/offshore.wasm
+
 clean:
 	-$(VENV)/bin/offshore stack down 2>/dev/null
 	rm -rf .offshore $(VENV) bench/report.json

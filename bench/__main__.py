@@ -23,7 +23,7 @@ _VERSIONED = ("wasmtime", "confluent-kafka", "faust-streaming", "fastavro", "psy
 
 
 def _machine() -> dict[str, Any]:
-    versions = {}
+    versions: dict[str, str | None] = {}
     for dist in _VERSIONED:
         try:
             versions[dist] = metadata.version(dist)

@@ -1,0 +1,167 @@
+"""Events of the platform, one frozen dataclass per Avro record in `schemas/avro/<Name>/`.
+
+Past-tense names, one per fact. Every event carries `event_id` (deterministic, so a replay is a
+duplicate that consumers drop), `request_id` (the Kafka key), `occurred_at` and `producer`.
+Downstream events carry the originating `ExecutionRequested` forward so every stage is stateless.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class CodeSource:
+    repo: str
+    commit: str
+    build_target: str
+    path: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResourceLimits:
+    max_instructions: int
+    max_memory_mb: int
+    max_execution_seconds: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResourcesUsed:
+    instructions: int = 0
+    time_ms: int = 0
+    compile_time_ms: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    event_id: str
+    request_id: str
+    occurred_at: datetime
+    producer: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExecutionRequested(Event):
+    sender_id: str
+    code_source: CodeSource
+    resource_limits: ResourceLimits
+    input_data: str
+    encrypted_secrets: str | None = None
+    response_format: str
+    payment: str
+    data_id: str
+    block_height: int
+    block_hash: str
+    receipt_id: str
+    timestamp_ns: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class WasmCompiled(Event):
+    request: ExecutionRequested
+    source_key: str
+    wasm_sha256: str
+    wasm_size: int
+    compile_time_ms: int
+    cache_hit: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class CompilationFailed(Event):
+    request: ExecutionRequested
+    source_key: str
+    error_kind: str
+    error: str
+    build_log: str
+    compile_time_ms: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExecutionFinished(Event):
+    request: ExecutionRequested
+    wasm_sha256: str | None
+    success: bool
+    output: bytes
+    error_kind: str | None = None
+    error: str | None = None
+    exit_code: int | None = None
+    resources_used: ResourcesUsed
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResolutionSubmitted(Event):
+    tx_hash: str
+    success: bool
+    resources_used: ResourcesUsed
+    signer_public_key: str
+    attempts: int
+    sent_at_height: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class SettlementSkipped(Event):
+    reason: str
+    chain_status: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RequestExpired(Event):
+    stage: str
+    deadline_height: int
+    observed_height: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExecutionCompleted(Event):
+    sender_id: str
+    success: bool
+    error: str | None = None
+    resources_used: ResourcesUsed
+    payment_charged: str
+    payment_refunded: str
+    block_height: int
+    block_hash: str
+    receipt_id: str
+    timestamp_ns: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExecutionCancelled(Event):
+    reason: str
+    refunded: str
+    block_height: int
+    block_hash: str
+    receipt_id: str
+    timestamp_ns: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeadLetter(Event):
+    """A message a stage could not process. `request_id` is "" when it could not be read."""
+
+    stage: str
+    source_topic: str
+    partition: int
+    offset: int
+    key: bytes | None = None
+    payload: bytes
+    error_type: str
+    error: str
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.__name__: cls
+    for cls in (
+        ExecutionRequested,
+        WasmCompiled,
+        CompilationFailed,
+        ExecutionFinished,
+        ResolutionSubmitted,
+        SettlementSkipped,
+        RequestExpired,
+        ExecutionCompleted,
+        ExecutionCancelled,
+        DeadLetter,
+    )
+}

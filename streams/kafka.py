@@ -1,0 +1,76 @@
+"""confluent-kafka clients configured once for this platform (latency-tuned; see TOOLCHAIN.md).
+
+Every consumer commits manually after its side effects (at-least-once); every stage is idempotent, so
+a redelivery is harmless. Kafka transactions are not used: Tansu shows aborted records to readers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaException, Producer
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
+
+from streams.errors import KafkaError
+from streams.topics import ALL_TOPICS, Topic
+
+
+def producer_config(bootstrap: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "bootstrap.servers": bootstrap,
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": 2,
+        "log_level": 3,
+        **extra,
+    }
+
+
+def consumer_config(bootstrap: str, group_id: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "bootstrap.servers": bootstrap,
+        "group.id": group_id,
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",  # `latest` misbehaves on Tansu's high watermark
+        "fetch.wait.max.ms": 10,  # an empty fetch waits this long: keep hops fast
+        "session.timeout.ms": 6000,  # group join takes ~session.timeout/2 on Tansu
+        "heartbeat.interval.ms": 500,
+        "log_level": 3,
+        **extra,
+    }
+
+
+def make_producer(bootstrap: str, **extra: Any) -> Producer:
+    return Producer(producer_config(bootstrap, **extra))
+
+
+def make_consumer(bootstrap: str, group_id: str, **extra: Any) -> Consumer:
+    return Consumer(consumer_config(bootstrap, group_id, **extra))
+
+
+def create_topics(bootstrap: str, topics: Iterable[Topic] = ALL_TOPICS, *, timeout: float = 15.0) -> list[str]:
+    """Creates the missing topics; returns the names it created. Safe to run any number of times."""
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 3})
+    try:
+        existing = set(admin.list_topics(timeout=timeout).topics)
+    except KafkaException as exc:
+        raise KafkaError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
+    wanted = [t for t in topics if t.name not in existing]
+    if not wanted:
+        return []
+    futures = admin.create_topics(
+        [NewTopic(t.name, num_partitions=t.partitions, replication_factor=1, config=t.config()) for t in wanted],
+        operation_timeout=timeout,
+    )
+    created = []
+    for name, future in futures.items():  # keep `admin` referenced until every future resolves
+        try:
+            future.result(timeout=timeout)
+            created.append(name)
+        except KafkaException as exc:
+            if exc.args and getattr(exc.args[0], "name", lambda: "")() == "TOPIC_ALREADY_EXISTS":
+                continue
+            raise KafkaError(f"cannot create topic {name}: {exc}") from exc
+    return created
