@@ -1,0 +1,25 @@
+"""Errors of the indexer.
+
+IndexerError
+ +-- BlockApiError      the block API answered something unusable, or not at all after retries
+ +-- CheckpointError    the checkpoint cannot be read or written
+ +-- PublishError       Kafka did not acknowledge the events of a window
+"""
+
+from __future__ import annotations
+
+
+class IndexerError(Exception):
+    pass
+
+
+class BlockApiError(IndexerError):
+    pass
+
+
+class CheckpointError(IndexerError):
+    pass
+
+
+class PublishError(IndexerError):
+    pass
