@@ -2,6 +2,7 @@
 
 PipelineError
  +-- KafkaError    the broker could not be reached or refused an operation
+ +-- ChainError    the NEAR RPC failed (after retries) or refused a call
 """
 
 from __future__ import annotations
@@ -12,4 +13,8 @@ class PipelineError(Exception):
 
 
 class KafkaError(PipelineError):
+    pass
+
+
+class ChainError(PipelineError):
     pass

@@ -26,6 +26,8 @@ class Topic:
 
 
 REQUESTS = Topic("offshore.requests.v1", ("ExecutionRequested",))
+# Requests re-keyed by source key, so one builder owns each program: single-flight through partitioning.
+COMPILE_QUEUE = Topic("offshore.compile-queue.v1", ())
 COMPILED = Topic("offshore.compiled.v1", ("WasmCompiled", "CompilationFailed"))
 EXECUTED = Topic("offshore.executed.v1", ("ExecutionFinished",))
 SETTLED = Topic("offshore.settled.v1", ("ResolutionSubmitted", "SettlementSkipped", "RequestExpired"))
@@ -33,7 +35,7 @@ CHAIN = Topic("offshore.chain.v1", ("ExecutionCompleted", "ExecutionCancelled"))
 # Dead letters are kept longer: they are what an operator inspects and replays after an incident.
 DEAD_LETTERS = Topic("offshore.deadletter.v1", ("DeadLetter",), partitions=1, retention_ms=30 * _DAY_MS)
 
-ALL_TOPICS: tuple[Topic, ...] = (REQUESTS, COMPILED, EXECUTED, SETTLED, CHAIN, DEAD_LETTERS)
+ALL_TOPICS: tuple[Topic, ...] = (REQUESTS, COMPILE_QUEUE, COMPILED, EXECUTED, SETTLED, CHAIN, DEAD_LETTERS)
 
 
 def topic_for(event_type: str) -> Topic:

@@ -1,0 +1,134 @@
+"""The pipeline's view of the chain, through py-near: heights, the contract's request view, resolves.
+
+Transient RPC failures (timeouts, connection resets, 5xx, node not synced) are retried with capped
+exponential backoff; anything else is raised for the caller to classify. Several function-call access
+keys of the operator sign in turn, so resolves in flight do not serialise on one nonce.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+from py_near.account import Account
+from py_near.exceptions.provider import JsonProviderError, RpcTimeoutError
+
+from streams.errors import ChainError
+from streams.settle.core import SentTransaction
+
+T = TypeVar("T")
+RESOLVE_GAS = 100 * 10**12  # resolve_execution measured well below this (contract/README.md)
+_TRANSIENT = (asyncio.TimeoutError, ConnectionError, OSError, RpcTimeoutError)
+
+
+class NearChain:
+    def __init__(
+        self,
+        *,
+        rpc_url: str,
+        contract_id: str,
+        operator_id: str = "",
+        operator_keys: Sequence[str] = (),
+        attempts: int = 5,
+        height_ttl_s: float = 0.1,
+    ) -> None:
+        self.contract_id = contract_id
+        self._account = Account(operator_id or contract_id, list(operator_keys) or None, rpc_addr=rpc_url)
+        self._attempts = attempts
+        self._height_ttl = height_ttl_s
+        self._height: tuple[float, int] | None = None
+        self._started = False
+
+    async def start(self) -> None:
+        if not self._started:
+            await self._account.startup()
+            self._started = True
+
+    async def close(self) -> None:
+        if self._started:
+            await self._account.shutdown()
+            self._started = False
+
+    async def final_height(self) -> int:
+        now = time.monotonic()
+        if self._height is not None and now - self._height[0] < self._height_ttl:
+            return self._height[1]
+        block = await self._retry(lambda: self._account.provider.json_rpc("block", {"finality": "final"}))
+        height = int(block["header"]["height"])
+        self._height = (now, height)
+        return height
+
+    async def view(self, method: str, args: dict[str, Any]) -> Any:
+        await self.start()
+        result = await self._retry(lambda: self._account.view_function(self.contract_id, method, args))
+        return result.result
+
+    async def get_request(self, request_id: str) -> dict[str, Any] | None:
+        view = await self.view("get_request", {"request_id": request_id})
+        return view if isinstance(view, dict) else None
+
+    async def list_pending(self, *, page: int = 100) -> list[dict[str, Any]]:
+        """Every pending request, paged by request id (`from` is inclusive)."""
+        out: list[dict[str, Any]] = []
+        cursor = "0"
+        while True:
+            batch = await self.view("list_pending_requests", {"from": cursor, "limit": page})
+            if not isinstance(batch, list) or not batch:
+                return out
+            out.extend(batch)
+            if len(batch) < page:
+                return out
+            cursor = str(int(batch[-1]["request_id"]) + 1)
+
+    async def resolve(self, request_id: str, response: dict[str, Any]) -> SentTransaction:
+        """Sends resolve_execution once; after an unclear failure it re-reads the chain before resending."""
+        await self.start()
+        args = {"request_id": request_id, "response": response}
+        delay = 0.05
+        for attempt in range(1, self._attempts + 1):
+            try:
+                result = await self._account.function_call(self.contract_id, "resolve_execution", args, gas=RESOLVE_GAS)
+            except (*_TRANSIENT, JsonProviderError) as exc:
+                if isinstance(exc, JsonProviderError) and not _transient_rpc(exc):
+                    raise ChainError(f"resolve_execution refused: {exc}") from exc
+                # The transaction may have landed anyway: never send a second one for a settled request.
+                view = await self.get_request(request_id)
+                if view is not None and str(view.get("status", "")).lower() != "pending":
+                    return SentTransaction(str(getattr(exc, "trx_hash", "unknown")), "", attempt)
+                if attempt == self._attempts:
+                    raise ChainError(f"resolve_execution failed after {attempt} attempts: {exc!r}") from exc
+                await asyncio.sleep(delay)  # backoff between retries of a transient RPC failure
+                delay = min(delay * 2, 2.0)
+                continue
+            if isinstance(result.status, dict) and "Failure" in result.status:
+                raise ChainError(f"resolve_execution failed on chain: {result.status['Failure']}")
+            tx = result.transaction
+            return SentTransaction(str(tx.hash), str(getattr(tx, "public_key", "")), attempt)
+        raise AssertionError("unreachable")
+
+    async def _retry(self, call: Callable[[], Awaitable[T]]) -> T:
+        delay = 0.05
+        for attempt in range(1, self._attempts + 1):
+            try:
+                return await call()
+            except _TRANSIENT as exc:
+                error: Exception = exc
+            except JsonProviderError as exc:
+                if not _transient_rpc(exc):
+                    raise ChainError(f"RPC refused: {exc}") from exc
+                error = exc
+            if attempt == self._attempts:
+                raise ChainError(f"RPC failed after {attempt} attempts: {error!r}") from error
+            await asyncio.sleep(delay)  # backoff between retries of a transient RPC failure
+            delay = min(delay * 2, 2.0)
+        raise AssertionError("unreachable")
+
+
+def _transient_rpc(exc: JsonProviderError) -> bool:
+    text = repr(exc.args).upper()
+    return any(
+        word in text
+        for word in ("TIMEOUT", "INTERNAL_ERROR", "NO_SYNCED", "NOT_SYNCED", "UNAVAILABLE", "UNKNOWN_BLOCK")
+    )

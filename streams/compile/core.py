@@ -1,0 +1,84 @@
+"""Compile stage core: a request in, WasmCompiled or CompilationFailed out (no Kafka here).
+
+A request that cannot be built fails that request (the failure is settled on chain with the capped
+build log), never the stage. Only infrastructure trouble (sandbox, artifact store) is raised, so the
+agent retries instead of blaming the requester.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import executor
+from schemas import CodeSource, CompilationFailed, ExecutionRequested, WasmCompiled
+
+MAX_BUILD_LOG = 16 * 1024
+MAX_ERROR = 2000
+
+_ERROR_KINDS: tuple[tuple[type[executor.ExecutorError], str], ...] = (
+    (executor.InvalidSourceError, "invalid_source"),
+    (executor.FetchError, "fetch_failed"),
+    (executor.BuildError, "build_failed"),
+    (executor.InvalidArtifactError, "invalid_artifact"),
+)
+
+
+class Compiler(Protocol):
+    async def compile(self, source: executor.CodeSource) -> executor.CompileResult:
+        """Builds or finds the artifact; raises executor errors."""
+        ...
+
+
+def source_key(source: CodeSource) -> str:
+    """The partitioning key: every request for the same program lands on the same builder."""
+    raw = json.dumps([source.repo.strip(), source.commit.lower(), source.build_target, source.path])
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+async def compile_request(
+    req: ExecutionRequested, compiler: Compiler, *, producer: str
+) -> WasmCompiled | CompilationFailed:
+    key = source_key(req.code_source)
+    started = time.perf_counter()
+    head: dict[str, Any] = {
+        "request_id": req.request_id,
+        "occurred_at": datetime.now(UTC),
+        "producer": producer,
+        "request": req,
+    }
+    try:
+        source = executor.CodeSource.from_mapping(
+            {
+                "repo": req.code_source.repo,
+                "commit": req.code_source.commit,
+                "build_target": req.code_source.build_target,
+                "path": req.code_source.path,
+            }
+        )
+        result = await compiler.compile(source)
+    except tuple(cls for cls, _ in _ERROR_KINDS) as exc:
+        kind = next(name for cls, name in _ERROR_KINDS if isinstance(exc, cls))
+        if isinstance(exc, executor.BuildError) and exc.timed_out:
+            kind = "build_timeout"
+        return CompilationFailed(
+            event_id=f"compile-failed:{req.request_id}",
+            source_key=key,
+            error_kind=kind,
+            error=str(exc)[:MAX_ERROR],
+            build_log=getattr(exc, "log", "")[-MAX_BUILD_LOG:],
+            compile_time_ms=round((time.perf_counter() - started) * 1000),
+            **head,
+        )
+    return WasmCompiled(
+        event_id=f"compiled:{req.request_id}",
+        source_key=key,
+        wasm_sha256=result.sha256,
+        wasm_size=result.size,
+        compile_time_ms=0 if result.cached else result.compile_time_ms,
+        cache_hit=result.cached,
+        **head,
+    )

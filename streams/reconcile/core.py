@@ -1,0 +1,108 @@
+"""The reconciler: the chain's list of pending requests is the ledger of unfinished work.
+
+Faust can lose an event on a rebalance (TOOLCHAIN.md), and any process may die between stages. A
+request still pending on chain `after_blocks` after it was made is re-published to the requests
+topic; every stage is idempotent (compile cache, execute dedup table, settle's chain check), so a
+re-drive of a request that was merely slow costs nothing but a few cache hits.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from schemas import CodeSource, ExecutionRequested, ResourceLimits, encode
+from streams import metrics
+from streams.deadline import DeadlinePolicy
+
+
+class PendingSource(Protocol):
+    async def final_height(self) -> int: ...
+
+    async def list_pending(self) -> list[dict[str, Any]]: ...
+
+
+class Sink(Protocol):
+    async def send(self, *, key: bytes, value: bytes) -> Any: ...
+
+
+def request_from_view(view: dict[str, Any], *, height: int, producer: str) -> ExecutionRequested:
+    """Rebuilds the request event from the contract's stored request (get_request's shape)."""
+    src, limits = view["code_source"], view["resource_limits"]
+    rid = str(view["request_id"])
+    return ExecutionRequested(
+        event_id=f"redrive:{rid}:{height}",
+        request_id=rid,
+        occurred_at=datetime.now(UTC),
+        producer=producer,
+        sender_id=str(view["sender_id"]),
+        code_source=CodeSource(
+            repo=str(src["repo"]),
+            commit=str(src["commit"]),
+            build_target=str(src["build_target"]),
+            path=src.get("path"),
+        ),
+        resource_limits=ResourceLimits(
+            max_instructions=int(limits["max_instructions"]),
+            max_memory_mb=int(limits["max_memory_mb"]),
+            max_execution_seconds=int(limits["max_execution_seconds"]),
+        ),
+        input_data=str(view.get("input_data") or ""),
+        encrypted_secrets=view.get("encrypted_secrets"),
+        response_format=str(view.get("response_format") or "Text"),
+        payment=str(view["payment"]),
+        data_id=str(view["data_id"]),
+        block_height=int(view["created_height"]),
+        block_hash="",
+        receipt_id="",
+        timestamp_ns=int(view.get("created_at_ns") or 0),
+    )
+
+
+def due_for_redrive(
+    views: list[dict[str, Any]],
+    *,
+    height: int,
+    after_blocks: int,
+    policy: DeadlinePolicy,
+    last_redrive: dict[str, int],
+) -> list[dict[str, Any]]:
+    """Pending requests old enough to be stuck, not re-driven recently, and still able to settle."""
+    due = []
+    for view in views:
+        rid, created = str(view["request_id"]), int(view["created_height"])
+        if height - created < after_blocks or height - last_redrive.get(rid, -(10**18)) < after_blocks:
+            continue
+        if height + policy.margin_blocks >= created + policy.timeout_blocks:
+            continue  # too late to settle: the chain times it out and refunds in full
+        due.append(view)
+    return due
+
+
+class Reconciler:
+    def __init__(
+        self, *, chain: PendingSource, requests_topic: Sink, after_blocks: int, policy: DeadlinePolicy, producer: str
+    ) -> None:
+        self._chain = chain
+        self._topic = requests_topic
+        self._after = after_blocks
+        self._policy = policy
+        self._producer = producer
+        self._last: dict[str, int] = {}
+
+    async def run_once(self) -> list[str]:
+        """Re-drives what is stuck; returns the request ids it re-published."""
+        height = await self._chain.final_height()
+        views = await self._chain.list_pending()
+        pending = {str(v["request_id"]) for v in views}
+        self._last = {rid: h for rid, h in self._last.items() if rid in pending}
+        redriven = []
+        for view in due_for_redrive(
+            views, height=height, after_blocks=self._after, policy=self._policy, last_redrive=self._last
+        ):
+            event = request_from_view(view, height=height, producer=self._producer)
+            await self._topic.send(key=event.request_id.encode(), value=encode(event))
+            self._last[event.request_id] = height
+            metrics.REDRIVES.inc()
+            redriven.append(event.request_id)
+        return redriven

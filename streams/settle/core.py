@@ -1,0 +1,96 @@
+"""Settle stage core: an execution outcome in, one resolve_execution transaction (at most) out.
+
+The chain is read first: a request that is no longer pending (resolved, cancelled, timed out) is
+skipped and the reason recorded, so a duplicate or a re-driven event never sends a second transaction.
+A request whose yield would expire before the transaction lands is given up (RequestExpired).
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from schemas import ExecutionFinished, RequestExpired, ResolutionSubmitted, SettlementSkipped
+from streams.deadline import DeadlinePolicy
+from streams.execute.core import expired_event
+
+MAX_ERROR_CHARS = 512
+
+
+@dataclass(frozen=True)
+class SentTransaction:
+    tx_hash: str
+    signer_public_key: str
+    attempts: int
+
+
+class Chain(Protocol):
+    async def final_height(self) -> int: ...
+
+    async def get_request(self, request_id: str) -> dict[str, Any] | None:
+        """The contract's view of the request, or None if it does not know it."""
+        ...
+
+    async def resolve(self, request_id: str, response: dict[str, Any]) -> SentTransaction:
+        """Sends resolve_execution (retrying transient RPC errors); raises if it could not be sent."""
+        ...
+
+
+def response_payload(ev: ExecutionFinished) -> dict[str, Any]:
+    """The `response` argument of resolve_execution, output encoded per the request's format."""
+    used = ev.resources_used
+    response: dict[str, Any] = {
+        "success": ev.success,
+        "resources_used": {
+            "instructions": used.instructions,
+            "time_ms": used.time_ms,
+            "compile_time_ms": used.compile_time_ms,
+        },
+    }
+    if ev.success:
+        if ev.request.response_format == "Bytes":
+            response["output"] = base64.b64encode(ev.output).decode()
+        else:
+            response["output"] = ev.output.decode("utf-8", errors="replace")
+    else:
+        response["error"] = f"{ev.error_kind or 'error'}: {ev.error or ''}".strip().rstrip(":")[:MAX_ERROR_CHARS]
+    return response
+
+
+def _not_pending_reason(view: dict[str, Any] | None) -> str | None:
+    if view is None:
+        return "not_found"
+    status = str(view.get("status", "")).lower()
+    if status == "pending":
+        return None
+    return {"completed": "already_resolved", "resolved": "already_resolved", "cancelled": "cancelled"}.get(
+        status, "timed_out" if "time" in status else f"not_pending:{status}"
+    )
+
+
+async def settle_request(
+    ev: ExecutionFinished, chain: Chain, *, policy: DeadlinePolicy, producer: str
+) -> ResolutionSubmitted | SettlementSkipped | RequestExpired:
+    req = ev.request
+    head: dict[str, Any] = {"request_id": req.request_id, "occurred_at": datetime.now(UTC), "producer": producer}
+    view = await chain.get_request(req.request_id)
+    reason = _not_pending_reason(view)
+    if reason is not None:
+        status = None if view is None else str(view.get("status"))
+        return SettlementSkipped(event_id=f"skipped:{req.request_id}", reason=reason, chain_status=status, **head)
+    height = await chain.final_height()
+    if policy.expired(req, height):
+        return expired_event(req, policy, height, stage="settle", producer=producer)
+    sent = await chain.resolve(req.request_id, response_payload(ev))
+    return ResolutionSubmitted(
+        event_id=f"resolved:{req.request_id}",
+        tx_hash=sent.tx_hash,
+        success=ev.success,
+        resources_used=ev.resources_used,
+        signer_public_key=sent.signer_public_key,
+        attempts=sent.attempts,
+        sent_at_height=height,
+        **head,
+    )
