@@ -9,7 +9,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from offshore.errors import OffshoreError
+from offshore.errors import ConfigError, OffshoreError
 from offshore.settings import Settings, get_settings
 from offshore.stack import LocalStack
 from schemas import SchemaError
@@ -67,6 +67,35 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _stage(args: argparse.Namespace, settings: Settings) -> int:
+    from offshore.processes import run_stage
+
+    return run_stage(args.command, settings)
+
+
+def _indexer(args: argparse.Namespace, settings: Settings) -> int:
+    from offshore.processes import run_indexer_process
+
+    return run_indexer_process(settings, from_height=args.from_height, to_height=args.to_height)
+
+
+def _secrets_encrypt(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.keystore import Keystore, encrypt_secrets
+
+    pairs = dict(item.split("=", 1) for item in args.pairs if "=" in item)
+    if len(pairs) != len(args.pairs):
+        raise ConfigError("secrets are NAME=VALUE pairs")
+    if args.public_key:
+        public = bytes.fromhex(args.public_key)
+    else:
+        master = settings.keystore_master_key.get_secret_value()
+        if not master:
+            raise ConfigError("give --public-key, or set OFFSHORE_KEYSTORE_MASTER_KEY (dev keystore)")
+        public = Keystore.from_hex(master).public_key(args.repo, args.owner)
+    print(encrypt_secrets(public, args.repo, args.owner, pairs))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="offshore", description="NEAR Offshore: off-chain computation for NEAR.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -82,6 +111,21 @@ def build_parser() -> argparse.ArgumentParser:
     topics.add_parser("create", help="create missing topics (idempotent)").set_defaults(handler=_topics_create)
 
     commands.add_parser("demo", help="run the end-to-end demo on the local stack").set_defaults(handler=_demo)
+
+    for stage, text in (("compile", "build sources to WASM"), ("execute", "run WASM"), ("settle", "resolve on chain")):
+        commands.add_parser(stage, help=f"run the {stage} stage ({text})").set_defaults(handler=_stage)
+    indexer = commands.add_parser("indexer", help="follow final blocks and publish contract events")
+    indexer.add_argument("--from-height", type=int, help="start here when there is no checkpoint")
+    indexer.add_argument("--to-height", type=int, help="backfill up to this height (with progress), then exit")
+    indexer.set_defaults(handler=_indexer)
+
+    secrets = commands.add_parser("secrets", help="request secrets").add_subparsers(dest="action", required=True)
+    encrypt = secrets.add_parser("encrypt", help="seal NAME=VALUE pairs for one repo and sender")
+    encrypt.add_argument("--repo", required=True)
+    encrypt.add_argument("--owner", required=True, help="the account that sends request_execution")
+    encrypt.add_argument("--public-key", help="recipient key (hex) from the keystore")
+    encrypt.add_argument("pairs", nargs="+", metavar="NAME=VALUE")
+    encrypt.set_defaults(handler=_secrets_encrypt)
     return parser
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-from pydantic import Field, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from offshore.errors import ConfigError
@@ -28,6 +28,18 @@ class Settings(BaseSettings):
     block_api_url: str = Field("http://127.0.0.1:3030/v0", description="neardata-style block API.")
     contract_id: str = Field("offshore.test.near", description="Account of the offshore contract.")
     allow_file_urls: bool = Field(False, description="Accept file:// code sources (dev and tests only).")
+    operator_id: str = Field("operator.test.near", description="Account that signs resolve_execution.")
+    operator_keys: SecretStr = Field(SecretStr(""), description="Comma-separated ed25519 function-call keys.")
+    keystore_master_key: SecretStr = Field(SecretStr(""), description="Hex master key of the secrets keystore.")
+    block_api_key: SecretStr = Field(SecretStr(""), description="Bearer token for a hosted block API.")
+    indexer_start_height: int | None = Field(None, ge=0, description="First height when no checkpoint exists.")
+    metrics_port: int = Field(0, ge=0, le=65535, description="Prometheus /metrics port; 0 = off.")
+    yield_timeout_blocks: int = Field(200, gt=0, description="The chain's yield timeout.")
+    settle_margin_blocks: int = Field(10, ge=0, description="Blocks a resolve needs to land.")
+    reconcile_after_blocks: int = Field(30, gt=0, description="Pending this long -> re-drive.")
+    execute_concurrency: int = Field(2, gt=0)
+    settle_concurrency: int = Field(4, gt=0)
+    max_output_bytes: int = Field(64 * 1024, gt=0, description="Guest stdout cap.")
 
 
 @cache

@@ -1,0 +1,136 @@
+"""Production processes (`offshore indexer|compile|execute|settle`): settings in, a running component out."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import executor
+from offshore.settings import Settings
+from offshore.stack import LocalStack
+
+if TYPE_CHECKING:
+    from streams.worker import PipelineConfig
+
+
+def kafka_bootstrap(settings: Settings) -> str:
+    return settings.kafka_bootstrap or LocalStack(settings.state_dir).endpoints().kafka_bootstrap
+
+
+def postgres_dsn(settings: Settings) -> str:
+    return settings.postgres_dsn or LocalStack(settings.state_dir).endpoints().postgres_dsn
+
+
+def _start_metrics(settings: Settings) -> None:
+    if settings.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.metrics_port, addr="0.0.0.0")
+
+
+def _logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+def pipeline_config(settings: Settings) -> PipelineConfig:
+    from streams.deadline import DeadlinePolicy
+    from streams.worker import PipelineConfig
+
+    state = settings.state_dir.resolve()
+    keys = tuple(k.strip() for k in settings.operator_keys.get_secret_value().split(",") if k.strip())
+    return PipelineConfig(
+        bootstrap=kafka_bootstrap(settings),
+        data_dir=state / "faust",
+        rpc_url=settings.near_rpc_url,
+        contract_id=settings.contract_id,
+        operator_id=settings.operator_id,
+        operator_keys=keys,
+        keystore_master_key=settings.keystore_master_key.get_secret_value() or None,
+        compile=executor.CompileConfig(allow_file_urls=settings.allow_file_urls, work_dir=None),
+        store=executor.StoreConfig(root=state / "artifacts"),
+        executor=executor.ExecutorConfig(
+            module_cache_dir=state / "modules", max_stdout_bytes=settings.max_output_bytes
+        ),
+        deadline=DeadlinePolicy(
+            timeout_blocks=settings.yield_timeout_blocks, margin_blocks=settings.settle_margin_blocks
+        ),
+        execute_concurrency=settings.execute_concurrency,
+        settle_concurrency=settings.settle_concurrency,
+        reconcile_after_blocks=settings.reconcile_after_blocks,
+    )
+
+
+def run_stage(stage: str, settings: Settings) -> int:
+    """Runs one Faust stage until SIGTERM/SIGINT (Faust's worker handles both gracefully)."""
+    import faust
+
+    from streams import create_topics
+    from streams.worker import BUILDERS
+
+    _logging(settings)
+    config = pipeline_config(settings)
+    create_topics(config.bootstrap)
+    _start_metrics(settings)
+    app = BUILDERS[stage](config)
+    worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True, redirect_stdouts=False)
+    worker.execute_from_commandline()
+    return 0
+
+
+def run_indexer_process(settings: Settings, *, from_height: int | None = None, to_height: int | None = None) -> int:
+    from indexer import IndexerConfig, KafkaPublisher, run_indexer
+    from streams import create_topics
+
+    _logging(settings)
+    bootstrap = kafka_bootstrap(settings)
+    create_topics(bootstrap)
+    _start_metrics(settings)
+    config = IndexerConfig(
+        block_api_url=settings.block_api_url,
+        contract_id=settings.contract_id,
+        checkpoint_path=Path(settings.state_dir) / "indexer" / "checkpoint.json",
+        api_key=settings.block_api_key.get_secret_value() or None,
+        start_height=from_height if from_height is not None else settings.indexer_start_height,
+        stop_height=to_height,
+    )
+    progress = _progress_printer() if to_height is not None else None
+
+    async def main() -> int | None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        return await run_indexer(config, KafkaPublisher(bootstrap), stop=stop, progress=progress)
+
+    last = asyncio.run(main())
+    if progress is not None:
+        print(file=sys.stderr)
+    print(f"indexer: published up to height {last}")
+    return 0
+
+
+def _progress_printer() -> Callable[[int, int], None]:
+    import time
+
+    started = time.monotonic()
+    first: list[int] = []
+
+    def show(height: int, target: int) -> None:
+        if not first:
+            first.append(height)
+        done = height - first[0] + 1
+        rate = done / max(time.monotonic() - started, 1e-6)
+        width = 30
+        total = max(target - first[0] + 1, 1)
+        filled = int(width * min(done / total, 1))
+        bar = "#" * filled + "-" * (width - filled)
+        print(f"\rbackfill [{bar}] {height}/{target} {rate:,.0f} blocks/s", end="", file=sys.stderr, flush=True)
+
+    return show
