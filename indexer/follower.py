@@ -143,7 +143,7 @@ async def run_indexer(
     stop = stop or asyncio.Event()
     checkpoint = Checkpoint(config.checkpoint_path)
     headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
-    async with httpx.AsyncClient(headers=headers, timeout=10.0) as http:
+    async with httpx.AsyncClient(headers=headers, timeout=10.0, follow_redirects=True) as http:
         api = BlockApi(http, config)
         last = checkpoint.load()
         next_height = last + 1 if last is not None else config.start_height or await api.first_height()

@@ -96,6 +96,12 @@ def _secrets_encrypt(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _devnet(args: argparse.Namespace, settings: Settings) -> int:
+    from offshore import devnet_cli
+
+    return devnet_cli.run(args, settings.state_dir)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="offshore", description="NEAR Offshore: off-chain computation for NEAR.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -118,6 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
     indexer.add_argument("--from-height", type=int, help="start here when there is no checkpoint")
     indexer.add_argument("--to-height", type=int, help="backfill up to this height (with progress), then exit")
     indexer.set_defaults(handler=_indexer)
+
+    from offshore import devnet_cli
+
+    devnet_cli.add_parser(commands).set_defaults(handler=_devnet)
 
     secrets = commands.add_parser("secrets", help="request secrets").add_subparsers(dest="action", required=True)
     encrypt = secrets.add_parser("encrypt", help="seal NAME=VALUE pairs for one repo and sender")

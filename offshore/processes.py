@@ -37,6 +37,7 @@ def _logging(settings: Settings) -> None:
     logging.basicConfig(
         level=settings.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per block request is noise
 
 
 def pipeline_config(settings: Settings) -> PipelineConfig:

@@ -13,14 +13,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from py_near.account import Account
-from py_near.exceptions.provider import JsonProviderError, RpcTimeoutError
+from py_near.exceptions.provider import JsonProviderError, RPCTimeoutError
 
 from streams.errors import ChainError
 from streams.settle.core import SentTransaction
 
 T = TypeVar("T")
 RESOLVE_GAS = 100 * 10**12  # resolve_execution measured well below this (contract/README.md)
-_TRANSIENT = (asyncio.TimeoutError, ConnectionError, OSError, RpcTimeoutError)
+_TRANSIENT = (asyncio.TimeoutError, ConnectionError, OSError, RPCTimeoutError)
 
 
 class NearChain:

@@ -128,6 +128,13 @@ async def _emit(app: faust.App, stage: str, event: Event, data: bytes | None = N
     metrics.MESSAGES.labels(stage, "out", type(event).__name__).inc()
 
 
+def _data_dir(config: PipelineConfig, stage: str) -> str:
+    """Per process: two workers of one stage on a host must not share Faust's data directory."""
+    import os
+
+    return str(config.data_dir / f"{stage}-{os.getpid()}")
+
+
 def _producer(stage: str) -> str:
     import socket
 
@@ -138,9 +145,7 @@ def _producer(stage: str) -> str:
 
 
 def build_compile_app(config: PipelineConfig) -> faust.App:
-    app = create_app(
-        f"{config.app_prefix}-compile", bootstrap=config.bootstrap, data_dir=str(config.data_dir / "compile")
-    )
+    app = create_app(f"{config.app_prefix}-compile", bootstrap=config.bootstrap, data_dir=_data_dir(config, "compile"))
     store = executor.ArtifactStore(config.store)
     producer = _producer("compile")
 
@@ -177,9 +182,7 @@ def build_compile_app(config: PipelineConfig) -> faust.App:
 
 
 def build_execute_app(config: PipelineConfig, *, chain: NearChain | None = None) -> faust.App:
-    app = create_app(
-        f"{config.app_prefix}-execute", bootstrap=config.bootstrap, data_dir=str(config.data_dir / "execute")
-    )
+    app = create_app(f"{config.app_prefix}-execute", bootstrap=config.bootstrap, data_dir=_data_dir(config, "execute"))
     store = executor.ArtifactStore(config.store)
     runner = executor.Executor(config.executor)
     keystore = Keystore.from_hex(config.keystore_master_key) if config.keystore_master_key else None
@@ -240,9 +243,7 @@ def build_execute_app(config: PipelineConfig, *, chain: NearChain | None = None)
 
 
 def build_settle_app(config: PipelineConfig, *, chain: NearChain | None = None) -> faust.App:
-    app = create_app(
-        f"{config.app_prefix}-settle", bootstrap=config.bootstrap, data_dir=str(config.data_dir / "settle")
-    )
+    app = create_app(f"{config.app_prefix}-settle", bootstrap=config.bootstrap, data_dir=_data_dir(config, "settle"))
     near = chain or NearChain(
         rpc_url=config.rpc_url,
         contract_id=config.contract_id,

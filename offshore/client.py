@@ -1,0 +1,107 @@
+"""A dApp developer's client for the offshore contract (what `offshore request` and the demo use)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from py_near.account import Account
+
+from offshore.errors import OffshoreError
+
+REQUEST_GAS = 100 * 10**12
+_EVENT = "EVENT_JSON:"
+
+
+@dataclass(frozen=True)
+class Submitted:
+    request_id: str
+    tx_hash: str
+    deposit: int
+
+
+class OffshoreClient:
+    def __init__(self, *, rpc_url: str, account_id: str, secret_key: str, contract_id: str) -> None:
+        self.account_id = account_id
+        self.contract_id = contract_id
+        self._account = Account(account_id, secret_key, rpc_addr=rpc_url)
+
+    async def __aenter__(self) -> OffshoreClient:
+        await self._account.startup()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._account.shutdown()
+
+    async def view(self, method: str, args: dict[str, Any]) -> Any:
+        return (await self._account.view_function(self.contract_id, method, args)).result
+
+    async def estimate(self, limits: dict[str, int]) -> int:
+        return int(await self.view("estimate_execution_cost", {"resource_limits": limits}))
+
+    async def request(
+        self,
+        *,
+        repo: str,
+        commit: str,
+        build_target: str = "wasm32-wasip1",
+        path: str | None = None,
+        input_data: str = "",
+        limits: dict[str, int] | None = None,
+        response_format: str = "Text",
+        encrypted_secrets: str | None = None,
+        deposit: int | None = None,
+        timeout_s: float = 30.0,
+    ) -> Submitted:
+        """Sends request_execution with the estimated deposit; returns once the request exists on chain."""
+        limits = limits or {}
+        amount = deposit if deposit is not None else await self.estimate(limits)
+        source: dict[str, Any] = {"repo": repo, "commit": commit, "build_target": build_target}
+        if path is not None:
+            source["path"] = path
+        args = {
+            "code_source": source,
+            "resource_limits": limits,
+            "input_data": input_data,
+            "encrypted_secrets": encrypted_secrets,
+            "response_format": response_format,
+        }
+        tx_hash = str(
+            await self._account.function_call(
+                self.contract_id, "request_execution", args, gas=REQUEST_GAS, amount=amount, included=True
+            )
+        )
+        request_id = await self._request_id_of(tx_hash, timeout_s)
+        return Submitted(request_id, tx_hash, amount)
+
+    async def _request_id_of(self, tx_hash: str, timeout_s: float) -> str:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:  # poll: the receipt runs a block after inclusion
+            outcome = await self._account.provider.json_rpc(
+                "tx", {"tx_hash": tx_hash, "sender_account_id": self.account_id, "wait_until": "INCLUDED"}
+            )
+            for receipt in outcome.get("receipts_outcome") or ():
+                status = receipt["outcome"].get("status") or {}
+                if isinstance(status, dict) and "Failure" in status:
+                    raise OffshoreError(f"request_execution failed: {json.dumps(status['Failure'])[:400]}")
+                for log in receipt["outcome"].get("logs") or ():
+                    if log.startswith(_EVENT):
+                        event = json.loads(log[len(_EVENT) :])
+                        if event.get("event") == "execution_requested":
+                            data = event["data"]
+                            return str((data[0] if isinstance(data, list) else data)["request_id"])
+            await asyncio.sleep(0.05)  # poll
+        raise OffshoreError(f"request transaction {tx_hash} produced no request within {timeout_s:.0f}s")
+
+    async def wait(self, request_id: str, *, timeout_s: float = 120.0) -> dict[str, Any]:
+        """The request's final on-chain record (status no longer pending)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:  # poll
+            view = await self.view("get_request", {"request_id": request_id})
+            if isinstance(view, dict) and view.get("status") != "pending":
+                return view
+            await asyncio.sleep(0.1)  # poll
+        raise OffshoreError(f"request {request_id} still pending after {timeout_s:.0f}s")
