@@ -14,6 +14,7 @@ from offshore.settings import Settings, get_settings
 from offshore.stack import LocalStack
 from schemas import SchemaError
 from streams import PipelineError
+from streams.projector import ProjectorError
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
@@ -102,6 +103,30 @@ def _devnet(args: argparse.Namespace, settings: Settings) -> int:
     return devnet_cli.run(args, settings.state_dir)
 
 
+def _project(args: argparse.Namespace, settings: Settings) -> int:
+    from offshore.processes import run_projector_process
+
+    return run_projector_process(settings)
+
+
+def _db_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from offshore.processes import postgres_dsn
+    from streams.projector import migrate
+
+    applied = migrate(postgres_dsn(settings))
+    print("\n".join(f"applied {name}" for name in applied) or "database is up to date")
+    return 0
+
+
+def _db_refresh(args: argparse.Namespace, settings: Settings) -> int:
+    from offshore.processes import postgres_dsn
+    from streams.projector import refresh_views
+
+    refresh_views(postgres_dsn(settings))
+    print("views refreshed")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="offshore", description="NEAR Offshore: off-chain computation for NEAR.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -125,6 +150,11 @@ def build_parser() -> argparse.ArgumentParser:
     indexer.add_argument("--to-height", type=int, help="backfill up to this height (with progress), then exit")
     indexer.set_defaults(handler=_indexer)
 
+    commands.add_parser("project", help="project every topic into Postgres").set_defaults(handler=_project)
+    db = commands.add_parser("db", help="the Postgres projection").add_subparsers(dest="action", required=True)
+    db.add_parser("migrate", help="apply pending migrations (idempotent)").set_defaults(handler=_db_migrate)
+    db.add_parser("refresh", help="refresh the materialised views now").set_defaults(handler=_db_refresh)
+
     from offshore import devnet_cli
 
     devnet_cli.add_parser(commands).set_defaults(handler=_devnet)
@@ -144,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Handler = args.handler
     try:
         return handler(args, get_settings())
-    except (OffshoreError, PipelineError, SchemaError) as exc:
+    except (OffshoreError, PipelineError, SchemaError, ProjectorError) as exc:
         print(f"offshore: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,49 +1,223 @@
-"""`offshore demo`: bring the local stack up, prove each part works end to end, print it, tear down."""
+"""`offshore demo`: the whole platform on this machine, 24 requests across the example guests.
+
+Starts broker, Postgres, the devnet with the contract, the indexer, every stage and the projector;
+sends requests from two client accounts (successes, fuel exhaustion, a compile error, a trap, a
+memory bomb, a request with an encrypted secret, ...); waits until each is settled on chain; prints
+what the contract's events say, then the billing view from Postgres; stops everything.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
 
-import psycopg
-
+from offshore.client import OffshoreClient
+from offshore.local import CLIENTS, LocalPlatform, PlatformInfo
 from offshore.settings import Settings
-from offshore.stack import running_stack
-from schemas import ExecutionRequested, decode, encode
-from schemas.samples import sample_requested
-from streams import create_topics, make_consumer, make_producer
-from streams.topics import REQUESTS
+from schemas import ExecutionCompleted, ExecutionFinished, decode
+from streams.topics import CHAIN, EXECUTED
+
+Out = Callable[[str], None]
+FAST = {"max_instructions": 2_000_000_000, "max_memory_mb": 64, "max_execution_seconds": 5}
 
 
-def run_demo(settings: Settings, out: Callable[[str], None] = print) -> None:
+@dataclass(frozen=True)
+class Case:
+    label: str
+    guest: str
+    input: str = ""
+    fmt: str = "Text"
+    limits: dict[str, int] = field(default_factory=lambda: dict(FAST))
+    secret: dict[str, str] | None = None
+
+
+CASES: tuple[Case, ...] = (
+    Case("echo json", "json_echo", '{"hello": "near"}', "Json"),
+    Case("echo list", "json_echo", "[1, 2, 3]", "Json"),
+    Case("echo text", "json_echo", '"offshore"', "Json"),
+    Case("dice", "random_range", '{"min": 1, "max": 6}', "Json"),
+    Case("lottery", "random_range", '{"min": 1, "max": 49}', "Json"),
+    Case("sha256 abc", "sha256", "abc"),
+    Case("sha256 empty", "sha256", ""),
+    Case("sha256 text", "sha256", "the quick brown fox"),
+    Case("hash chain", "cpu_bound", "hash 20000"),
+    Case("primes", "cpu_bound", "sieve 200000"),
+    Case("secret env", "secret_env", "", secret={"API_KEY": "demo-" + "s3cr3t"}),
+    Case("fuel exhausted", "infinite_loop", limits={**FAST, "max_instructions": 5_000_000}),
+    Case(
+        "wall clock", "infinite_loop", limits={**FAST, "max_instructions": 90_000_000_000, "max_execution_seconds": 1}
+    ),
+    Case("trap", "trap"),
+    Case("memory bomb", "memory_bomb", limits={**FAST, "max_memory_mb": 16}),
+    Case("deep recursion", "deep_recursion"),
+    Case("exit code", "exit_code"),
+    Case("output flood", "output_flood"),
+    Case("blocked sleep", "sleeper"),
+    Case("compile error", "<broken>"),
+    Case("bytes echo", "json_echo", '{"b": 1}', "Bytes"),
+    Case("sha256 again", "sha256", "abc"),
+    Case("echo cached", "json_echo", '{"cached": true}', "Json"),
+    Case("dice again", "random_range", '{"min": 10, "max": 20}', "Json"),
+)
+
+
+def run_demo(settings: Settings, out: Out = print) -> None:
     started = time.monotonic()
-    out("demo: starting the local stack (Kafka-API broker + PostgreSQL) ...")
-    with running_stack(settings.state_dir / "demo") as endpoints:
-        out(f"  kafka     {endpoints.kafka_bootstrap}")
-        out(f"  postgres  {endpoints.postgres_dsn}")
-        created = create_topics(endpoints.kafka_bootstrap)
-        out(f"demo: topics ready ({len(created)} created)")
+    state = Path(tempfile.mkdtemp(prefix="offshore-demo-", dir="/tmp"))
+    platform = LocalPlatform(state, block_interval_s=0.1)
+    out(f"demo: state in {state}")
+    try:
+        info = platform.start(progress=True)
+        out(
+            f"demo: up in {time.monotonic() - started:.1f}s  rpc={info.rpc_url}  kafka={info.endpoints.kafka_bootstrap}"
+        )
+        results = asyncio.run(_send_all(info, state, out))
+        out("")
+        out(_table(results, *_read_events(info, {r.request_id for r in results})))
+        out("")
+        out("billing (Postgres view billing_daily):")
+        out(_billing(info))
+    finally:
+        platform.stop()
+        out(f"demo: everything stopped; {time.monotonic() - started:.1f}s in all")
 
-        event = sample_requested(request_id=f"demo-{uuid.uuid4().hex[:8]}")
-        producer = make_producer(endpoints.kafka_bootstrap)
-        producer.produce(REQUESTS.name, key=event.request_id.encode(), value=encode(event))
-        producer.flush(10)
-        consumer = make_consumer(endpoints.kafka_bootstrap, f"demo-{uuid.uuid4().hex[:8]}")
-        consumer.subscribe([REQUESTS.name])
-        received = None
-        deadline = time.monotonic() + 30
-        while received is None and time.monotonic() < deadline:  # poll
-            msg = consumer.poll(0.5)
-            if msg is not None and msg.error() is None and msg.key() == event.request_id.encode():
-                received = decode(msg.value() or b"")
-                consumer.commit(message=msg, asynchronous=False)
+
+@dataclass(frozen=True)
+class _Sent:
+    case: Case
+    request_id: str
+    status: str
+
+
+async def _send_all(info: PlatformInfo, state: Path, out: Out) -> list[_Sent]:
+    import executor.examples as examples
+    from streams.keystore import Keystore, encrypt_secrets
+
+    repos: dict[str, tuple[str, str, str, str | None]] = {}
+    for guest in sorted({c.guest for c in CASES} - {"<broken>"}):
+        url, commit = examples.publish(guest, state / "repos")
+        ex = examples.describe(guest)
+        repos[guest] = (url, commit, ex.build_target, ex.path)
+    repos["<broken>"] = (*_broken_repo(state / "repos"), "wasm32-wasip1", None)
+    keystore = Keystore.from_hex((state / "keystore.key").read_text().strip())
+    out(f"demo: sending {len(CASES)} requests from {', '.join(CLIENTS)} ...")
+    clients = [
+        OffshoreClient(rpc_url=info.rpc_url, account_id=a, secret_key=info.client_key(a), contract_id=info.contract_id)
+        for a in CLIENTS
+    ]
+    for client in clients:
+        await client.__aenter__()
+    try:
+        submitted = []
+        for i, case in enumerate(CASES):
+            client = clients[i % len(clients)]
+            url, commit, target, path = repos[case.guest]
+            sealed = None
+            if case.secret:
+                sealed = encrypt_secrets(
+                    keystore.public_key(url, client.account_id), url, client.account_id, case.secret
+                )
+            sub = await client.request(
+                repo=url, commit=commit, build_target=target, path=path, input_data=case.input,
+                limits=case.limits, response_format=case.fmt, encrypted_secrets=sealed,
+            )  # fmt: skip
+            submitted.append((client, case, sub.request_id))
+        out("demo: waiting for every request to settle on chain ...")
+        finals = await asyncio.gather(*(c.wait(rid, timeout_s=180) for c, _, rid in submitted))
+    finally:
+        for client in clients:
+            await client.__aexit__()
+    return [_Sent(case, rid, str(view["status"])) for (_, case, rid), view in zip(submitted, finals, strict=True)]
+
+
+def _broken_repo(root: Path) -> tuple[str, str]:
+    """A repo whose C does not compile: the failure is settled on chain with the build log."""
+    repo = root / "broken"
+    repo.mkdir(parents=True, exist_ok=True)
+    (repo / "main.c").write_text("int main(void) { return undefined_symbol + ; }\n")
+    env = {
+        "GIT_AUTHOR_NAME": "demo",
+        "GIT_AUTHOR_EMAIL": "d@x",
+        "GIT_COMMITTER_NAME": "demo",
+        "GIT_COMMITTER_EMAIL": "d@x",
+    }
+    git = ["git", "-C", str(repo)]
+    subprocess.run([*git, "init", "-q"], check=True, env={**env, "PATH": "/usr/bin:/bin"})
+    subprocess.run([*git, "add", "main.c"], check=True)
+    subprocess.run([*git, "commit", "-qm", "broken"], check=True, env={**env, "PATH": "/usr/bin:/bin"})
+    commit = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+    return f"file://{repo.resolve()}", commit
+
+
+def _read_events(
+    info: PlatformInfo, ids: set[str]
+) -> tuple[dict[str, ExecutionCompleted], dict[str, ExecutionFinished]]:
+    """The contract's execution_completed events (via the indexer) and the pipeline's outputs."""
+    from streams.kafka import make_consumer
+
+    completed: dict[str, ExecutionCompleted] = {}
+    finished: dict[str, ExecutionFinished] = {}
+    consumer = make_consumer(info.endpoints.kafka_bootstrap, f"demo-{uuid.uuid4().hex[:8]}")
+    consumer.subscribe([CHAIN.name, EXECUTED.name])
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline and not (ids <= completed.keys() and ids <= finished.keys()):  # poll
+            msg = consumer.poll(0.2)
+            if msg is None or msg.error() is not None:
+                continue
+            event = decode(msg.value() or b"")
+            if isinstance(event, ExecutionCompleted):
+                completed[event.request_id] = event
+            elif isinstance(event, ExecutionFinished):
+                finished[event.request_id] = event
+    finally:
         consumer.close()
-        if not isinstance(received, ExecutionRequested) or received != event:
-            raise RuntimeError("the Avro event did not come back through the broker")
-        out(f"demo: Avro round trip through Kafka ok (request {received.request_id}, {REQUESTS.name})")
+    return completed, finished
 
-        with psycopg.connect(endpoints.postgres_dsn) as conn:
-            version = conn.execute("SELECT version()").fetchone()
-        out(f"demo: SQL round trip ok ({str(version[0] if version else '?').split(' on ')[0]})")
-    out(f"demo: stack stopped; done in {time.monotonic() - started:.1f}s")
+
+def _near(yocto: str | None) -> str:
+    return "-" if yocto is None else f"{Decimal(yocto) / Decimal(10**24):.6f}"
+
+
+def _table(
+    results: list[_Sent], completed: dict[str, ExecutionCompleted], finished: dict[str, ExecutionFinished]
+) -> str:
+    header = (
+        f"{'req':>4}  {'case':<15} {'status':<10} {'output / error':<44} "
+        f"{'instructions':>13} {'charged NEAR':>13} {'refunded NEAR':>13}"
+    )
+    lines = [header, "-" * len(header)]
+    for r in results:
+        done, fin = completed.get(r.request_id), finished.get(r.request_id)
+        if done is not None and done.error:
+            shown = done.error
+        elif fin is not None:
+            shown = fin.output.decode("utf-8", errors="replace") if fin.success else f"{fin.error_kind}: {fin.error}"
+        else:
+            shown = ""
+        shown = " ".join(shown.split())
+        shown = shown if len(shown) <= 44 else shown[:41] + "..."
+        instructions = f"{done.resources_used.instructions:,}" if done is not None else "-"
+        lines.append(
+            f"{r.request_id:>4}  {r.case.label:<15} {r.status:<10} {shown:<44} {instructions:>13} "
+            f"{_near(done.payment_charged if done else None):>13} {_near(done.payment_refunded if done else None):>13}"
+        )
+    settled = sum(1 for r in results if r.status != "pending")
+    lines.append(
+        f"{settled} of {len(results)} requests settled on chain; {len(completed)} execution_completed events indexed"
+    )
+    return "\n".join(lines)
+
+
+def _billing(info: PlatformInfo) -> str:
+    from streams.projector import refresh_views, render_billing
+
+    refresh_views(info.endpoints.postgres_dsn)
+    return render_billing(info.endpoints.postgres_dsn)

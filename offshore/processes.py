@@ -135,3 +135,18 @@ def _progress_printer() -> Callable[[int, int], None]:
         print(f"\rbackfill [{bar}] {height}/{target} {rate:,.0f} blocks/s", end="", file=sys.stderr, flush=True)
 
     return show
+
+
+def run_projector_process(settings: Settings) -> int:
+    from streams import create_topics
+    from streams.projector import run_projector
+
+    _logging(settings)
+    bootstrap = kafka_bootstrap(settings)
+    create_topics(bootstrap)
+    _start_metrics(settings)
+    stats = run_projector(
+        bootstrap=bootstrap, dsn=postgres_dsn(settings), refresh_interval_s=settings.views_refresh_interval_s
+    )
+    print(f"projector: stopped ({stats})")
+    return 0

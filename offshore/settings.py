@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     reconcile_after_blocks: int = Field(30, gt=0, description="Pending this long -> re-drive.")
     execute_concurrency: int = Field(2, gt=0)
     settle_concurrency: int = Field(4, gt=0)
+    views_refresh_interval_s: float = Field(10.0, gt=0, description="Projector view refresh period.")
     max_output_bytes: int = Field(64 * 1024, gt=0, description="Guest stdout cap.")
 
 
