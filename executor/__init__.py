@@ -1,0 +1,59 @@
+"""Sandboxed WASI execution (wasmtime: fuel, memory cap, wall clock) and sandboxed, cached builds.
+
+Run: `execute(wasm, input, limits=..., secrets=...)` or `await run_async(...)`, or an `Executor`.
+Build: `compile_source(code_source, store=ArtifactStore(...), config=CompileConfig(...))`.
+Example guests as git repos: `executor.examples.publish(name, root)`.
+"""
+
+from executor._compile import builder_id, compile_async, compile_source
+from executor._runner import Executor, default_executor, execute, run_async
+from executor._store import ArtifactStore
+from executor._types import (
+    BuildLimits,
+    CodeSource,
+    CompileConfig,
+    CompileResult,
+    ErrorKind,
+    ExecutionResult,
+    ExecutorConfig,
+    Limits,
+    StoreConfig,
+)
+from executor._wasmtime import CacheStats
+from executor.errors import (
+    ArtifactStoreError,
+    BuildError,
+    ExecutorError,
+    FetchError,
+    InvalidArtifactError,
+    InvalidSourceError,
+    SandboxError,
+)
+
+__all__ = [
+    "ArtifactStore",
+    "ArtifactStoreError",
+    "BuildError",
+    "BuildLimits",
+    "CacheStats",
+    "CodeSource",
+    "CompileConfig",
+    "CompileResult",
+    "ErrorKind",
+    "ExecutionResult",
+    "Executor",
+    "ExecutorConfig",
+    "ExecutorError",
+    "FetchError",
+    "InvalidArtifactError",
+    "InvalidSourceError",
+    "Limits",
+    "SandboxError",
+    "StoreConfig",
+    "builder_id",
+    "compile_async",
+    "compile_source",
+    "default_executor",
+    "execute",
+    "run_async",
+]

@@ -1,0 +1,317 @@
+"""Fetch a repo at an exact commit, build it in the sandbox, validate and store the module.
+
+Build conventions (build_target `wasm32-wasip1`, in the repo root or in `path` if given):
+- Rust: a `Cargo.toml` with no dependencies and `src/main.rs`; built with Debian's rustc (offline).
+  Crates with dependencies need the production builder's separate vendoring step (see README).
+- C: every `*.c` in the directory and in `src/`, with `-I.` and `-Iinclude`; clang + wasi-libc.
+Build target `wasm`: the prebuilt file at `path`, read without following symlinks.
+
+Reproducibility: sources always sit at `/src` and output at `/out` inside the sandbox, the file list
+is sorted, SOURCE_DATE_EPOCH is the commit time, and neither compiler embeds timestamps in wasm.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import os
+import stat
+import subprocess
+import tempfile
+import threading
+import time
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from executor._sandbox import Bind, run_sandboxed
+from executor._source import CheckedSource, check_source
+from executor._store import ArtifactStore
+from executor._types import CodeSource, CompileConfig, CompileResult
+from executor._wasmtime import check_program
+from executor.errors import BuildError, FetchError, InvalidArtifactError, InvalidSourceError
+
+_OUTPUT = "module.wasm"
+_BUILD_RECIPE_VERSION = "1"
+_C_FLAGS = ("--target=wasm32-wasi", "-O2", "-Wl,--stack-first")
+_RUST_FLAGS = ("--target", "wasm32-wasi", "-C", "opt-level=3", "-C", "codegen-units=1", "-C", "strip=debuginfo")
+_KEY_LOCKS: dict[str, threading.Lock] = {}
+_KEY_LOCKS_GUARD = threading.Lock()
+
+
+def compile_source(
+    source: CodeSource | Mapping[str, Any],
+    *,
+    store: ArtifactStore,
+    config: CompileConfig | None = None,
+) -> CompileResult:
+    """Builds (or finds in the store) the module for `source`; raises an ExecutorError subclass."""
+    config = config or CompileConfig()
+    if not isinstance(source, CodeSource):
+        source = CodeSource.from_mapping(source)
+    checked = check_source(source, config)
+    key = {
+        "repo": checked.repo,
+        "commit": checked.commit,
+        "build_target": checked.build_target,
+        "path": checked.path,
+        "builder": builder_id(config),
+    }
+    key_text = repr(sorted(key.items()))
+    with _KEY_LOCKS_GUARD:
+        lock = _KEY_LOCKS.setdefault(key_text, threading.Lock())
+    with lock:  # one build per key in this process; across processes a double build is harmless
+        sha = store.get_ref(key)
+        if sha is not None:
+            return _result(checked, sha, store, cached=True, started=None)
+        started = time.perf_counter()
+        log = ""
+        with tempfile.TemporaryDirectory(prefix="offshore-build-", dir=config.work_dir) as tmp:
+            os.chmod(tmp, 0o711)  # the unprivileged build uid must traverse it
+            checkout = Path(tmp) / "src"
+            commit_time = fetch(checked, checkout, config)
+            if checked.build_target == "wasm":
+                assert checked.path is not None
+                data = read_repo_file(checkout, checked.path, config.max_wasm_bytes)
+            else:
+                data, log = _build(checked, checkout, Path(tmp) / "out", commit_time, config)
+        problem = check_program(data)
+        if problem is not None:
+            raise InvalidArtifactError(f"{checked.repo}@{checked.commit[:12]}: {problem}")
+        sha = store.put(data)
+        store.put_ref(key, sha)
+        return _result(checked, sha, store, cached=False, started=started, log=log, size=len(data))
+
+
+async def compile_async(
+    source: CodeSource | Mapping[str, Any],
+    *,
+    store: ArtifactStore,
+    config: CompileConfig | None = None,
+) -> CompileResult:
+    """`compile_source` on a worker thread (the work is subprocesses and disk I/O)."""
+    return await asyncio.to_thread(compile_source, source, store=store, config=config)
+
+
+def _result(
+    checked: CheckedSource,
+    sha: str,
+    store: ArtifactStore,
+    *,
+    cached: bool,
+    started: float | None,
+    log: str = "",
+    size: int | None = None,
+) -> CompileResult:
+    if size is None:
+        blob = store.get(sha)
+        size = len(blob) if blob is not None else 0
+    elapsed = 0 if started is None else max(1, round((time.perf_counter() - started) * 1000))
+    return CompileResult(
+        sha256=sha,
+        size=size,
+        cached=cached,
+        compile_time_ms=elapsed,
+        repo=checked.repo,
+        commit=checked.commit,
+        build_target=checked.build_target,  # type: ignore[arg-type]
+        path=checked.path,
+        log=log,
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _tool_version(tool: str) -> str:
+    try:
+        out = subprocess.run([tool, "--version"], capture_output=True, timeout=30, check=False).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return "missing"
+    return out.decode(errors="replace").splitlines()[0] if out else "unknown"
+
+
+def builder_id(config: CompileConfig) -> str:
+    """Toolchain identity in the build key: a compiler upgrade must not serve stale artifacts."""
+    text = "|".join([_BUILD_RECIPE_VERSION, _tool_version(config.clang), _tool_version(config.rustc)])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# -- fetch ------------------------------------------------------------------------------------------
+
+
+def fetch(checked: CheckedSource, dest: Path, config: CompileConfig) -> int:
+    """Checks out exactly `checked.commit` into `dest`; returns the commit time (unix seconds)."""
+    scheme = checked.repo.split(":", 1)[0]
+    home = dest.parent / "git-home"
+    home.mkdir(exist_ok=True)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(home),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": "/dev/null",
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_ASKPASS": "/bin/false",
+        "SSH_ASKPASS": "/bin/false",
+        "GIT_SSH_COMMAND": "/bin/false",
+        "GIT_LFS_SKIP_SMUDGE": "1",
+        "LANG": "C",
+    }
+    base = [
+        config.git,
+        "-c", "protocol.allow=never",
+        "-c", f"protocol.{scheme}.allow=always",
+        "-c", "core.hooksPath=/dev/null",
+        "-c", "core.fsmonitor=false",
+        "-c", "http.followRedirects=false",
+        "-c", "submodule.recurse=false",
+        "-c", "advice.detachedHead=false",
+        "-c", "init.defaultBranch=main",
+    ]  # fmt: skip
+    limit = ["/usr/bin/prlimit", f"--fsize={config.build_limits.max_file_bytes}", "--"]
+
+    def git(*args: str) -> str:
+        try:
+            proc = subprocess.run(
+                [*limit, *base, *args],
+                capture_output=True,
+                env=env,
+                timeout=config.git_timeout_seconds,
+                check=False,
+                stdin=subprocess.DEVNULL,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise FetchError(f"git {args[2] if len(args) > 2 else args[0]} timed out") from exc
+        except OSError as exc:
+            raise FetchError(f"cannot run git: {exc}") from exc
+        if proc.returncode != 0:
+            tail = proc.stderr.decode(errors="replace").strip().splitlines()[-3:]
+            raise FetchError(f"git failed for {checked.repo}@{checked.commit[:12]}: " + " / ".join(tail))
+        return proc.stdout.decode(errors="replace").strip()
+
+    git("init", "-q", "--", str(dest))
+    gd = ["-C", str(dest)]
+    try:
+        git(*gd, "fetch", "-q", "--depth=1", "--no-tags", "--no-recurse-submodules", "--", checked.repo, checked.commit)
+    except FetchError:
+        # Servers that refuse fetch-by-sha: take the branches, the commit must be among them.
+        git(
+            *gd,
+            "fetch",
+            "-q",
+            "--no-tags",
+            "--no-recurse-submodules",
+            "--",
+            checked.repo,
+            "+refs/heads/*:refs/remotes/origin/*",
+        )
+    try:
+        git(*gd, "checkout", "-q", "--detach", checked.commit)
+    except FetchError as exc:
+        raise FetchError(f"commit {checked.commit} not found in {checked.repo}") from exc
+    head = git(*gd, "rev-parse", "HEAD")
+    if head != checked.commit:
+        raise FetchError(f"checked out {head}, expected {checked.commit}")
+    return int(git(*gd, "log", "-1", "--format=%ct", "HEAD") or "0")
+
+
+def read_repo_file(root: Path, rel: str, max_bytes: int) -> bytes:
+    """Reads a regular file inside `root` without following any symlink (a repo may plant them)."""
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        parts = rel.split("/")
+        for part in parts[:-1]:
+            try:
+                nxt = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            except OSError as exc:
+                raise InvalidSourceError(f"path {rel!r}: no such directory in the repo") from exc
+            os.close(fd)
+            fd = nxt
+        try:
+            ffd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW, dir_fd=fd)
+        except OSError as exc:
+            raise InvalidSourceError(f"path {rel!r}: no such regular file in the repo") from exc
+        with os.fdopen(ffd, "rb") as handle:
+            st = os.fstat(handle.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise InvalidSourceError(f"path {rel!r} is not a regular file")
+            if st.st_size > max_bytes:
+                raise InvalidArtifactError(f"{rel!r} is {st.st_size} bytes, over the {max_bytes} cap")
+            return handle.read(max_bytes + 1)
+    finally:
+        os.close(fd)
+
+
+# -- build ------------------------------------------------------------------------------------------
+
+
+def _build(
+    checked: CheckedSource, checkout: Path, out: Path, commit_time: int, config: CompileConfig
+) -> tuple[bytes, str]:
+    out.mkdir()
+    workdir = "/src" + (f"/{checked.path}" if checked.path else "")
+    local = checkout / checked.path if checked.path else checkout
+    if not local.is_dir() or local.is_symlink():
+        raise InvalidSourceError(f"path {checked.path!r} is not a directory in the repo")
+    rust = (local / "Cargo.toml").is_file()
+    argv = _rust_command(local, config) if rust else _c_command(local, config)
+    env = {
+        "PATH": "/usr/bin",
+        "HOME": "/tmp",
+        "TMPDIR": "/tmp",
+        "LANG": "C.UTF-8",
+        "SOURCE_DATE_EPOCH": str(commit_time),
+    }
+    result = run_sandboxed(
+        argv,
+        binds=[Bind(checkout, "/src", writable=True), Bind(out, "/out", writable=True)],
+        chdir=workdir,
+        env=env,
+        config=config,
+    )
+    if result.timed_out:
+        raise BuildError(
+            f"build timed out after {config.build_limits.wall_seconds:g} s", log=result.log, timed_out=True
+        )
+    if result.returncode != 0:
+        raise BuildError(f"build failed (exit {result.returncode})", log=result.log)
+    return read_repo_file(out, _OUTPUT, config.max_wasm_bytes), result.log
+
+
+def _c_command(local: Path, config: CompileConfig) -> list[str]:
+    sources = sorted(p.name for p in local.glob("*.c") if p.is_file() and not p.is_symlink())
+    sources += sorted(f"src/{p.name}" for p in (local / "src").glob("*.c") if p.is_file() and not p.is_symlink())
+    if not sources:
+        raise BuildError("nothing to build: no Cargo.toml and no *.c files (see executor/README.md)")
+    includes = ["-I."] + (["-Iinclude"] if (local / "include").is_dir() else [])
+    return [config.clang, *_C_FLAGS, *includes, *sources, "-o", f"/out/{_OUTPUT}"]
+
+
+def _rust_command(local: Path, config: CompileConfig) -> list[str]:
+    try:
+        manifest = tomllib.loads((local / "Cargo.toml").read_text())
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise BuildError(f"Cargo.toml is unreadable: {exc}") from exc
+    package = manifest.get("package") or {}
+    name = str(package.get("name", "guest")).replace("-", "_")
+    edition = str(package.get("edition", "2015"))
+    if not name.isidentifier() or edition not in ("2015", "2018", "2021"):
+        raise BuildError("Cargo.toml: bad package name or edition")
+    for section in ("dependencies", "build-dependencies"):
+        if manifest.get(section):
+            raise BuildError(
+                f"Cargo.toml has [{section}]: this builder is offline and builds dependency-free crates "
+                "only; production builders vendor dependencies in a separate step"
+            )
+    if not (local / "src" / "main.rs").is_file():
+        raise BuildError("Rust guest needs src/main.rs")
+    return [
+        config.rustc,
+        *_RUST_FLAGS,
+        "--edition", edition,
+        "--crate-name", name,
+        "--crate-type", "bin",
+        "--remap-path-prefix", "/src=.",
+        "src/main.rs",
+        "-o", f"/out/{_OUTPUT}",
+    ]  # fmt: skip

@@ -1,0 +1,138 @@
+"""Sync and async entry points over the wasmtime runtime.
+
+CPU work leaves the asyncio loop on a thread pool: wasmtime-py calls wasmtime through ctypes, which
+releases the GIL, so threads run guests in parallel and share one warm module cache. (A process pool
+was measured slower here; see bench/executor.py and the README.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from executor._types import ExecutionResult, ExecutorConfig, Limits
+from executor._wasmtime import CacheStats, WasmRuntime, filter_env
+from executor.errors import ExecutorError
+
+
+class Executor:
+    """Runs WASI preview-1 guests under limits; holds the engine, module cache and thread pool.
+
+    One per process is the intent (`default_executor()`); it is thread-safe.
+    """
+
+    def __init__(self, config: ExecutorConfig | None = None) -> None:
+        self.config = config or ExecutorConfig()
+        self._runtime = WasmRuntime(self.config)
+        workers = self.config.max_workers or os.cpu_count() or 1
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="offshore-exec")
+        self._closed = False
+
+    @property
+    def cache_stats(self) -> CacheStats:
+        return self._runtime.stats
+
+    @property
+    def engine_fingerprint(self) -> str:
+        return self._runtime.fingerprint
+
+    def preload(self, wasm: bytes, *, sha256: str | None = None) -> str:
+        """Compiles (or loads from the disk cache) ahead of the first run; returns the module sha256."""
+        self._check_open()
+        sha = sha256 or hashlib.sha256(wasm).hexdigest()
+        self._runtime.prepare(wasm, sha)
+        return sha
+
+    def execute(
+        self,
+        wasm: bytes,
+        input_data: bytes = b"",
+        *,
+        limits: Limits | None = None,
+        secrets: dict[str, str] | None = None,
+        sha256: str | None = None,
+    ) -> ExecutionResult:
+        """Runs `_start` once. Guest failures come back in the result, never raised.
+
+        `sha256` (of `wasm`) may be passed when already known, e.g. from the artifact store, to skip
+        re-hashing on the hot path; it is trusted.
+        """
+        self._check_open()
+        return self._runtime.run(
+            wasm,
+            input_data,
+            limits=limits or Limits(),
+            env=filter_env(secrets, self.config),
+            sha256=sha256,
+        )
+
+    async def run_async(
+        self,
+        wasm: bytes,
+        input_data: bytes = b"",
+        *,
+        limits: Limits | None = None,
+        secrets: dict[str, str] | None = None,
+        sha256: str | None = None,
+    ) -> ExecutionResult:
+        """`execute` on the executor's thread pool, so the event loop keeps serving other work."""
+        self._check_open()
+        loop = asyncio.get_running_loop()
+        kwargs: dict[str, Any] = {"limits": limits, "secrets": secrets, "sha256": sha256}
+        return await loop.run_in_executor(self._pool, lambda: self.execute(wasm, input_data, **kwargs))
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._pool.shutdown(wait=True)
+        self._runtime.close()
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ExecutorError("executor is closed")
+
+
+_DEFAULT: Executor | None = None
+_DEFAULT_LOCK = threading.Lock()
+
+
+def default_executor() -> Executor:
+    """The process-wide executor with default settings (created on first use)."""
+    global _DEFAULT
+    with _DEFAULT_LOCK:
+        if _DEFAULT is None:
+            _DEFAULT = Executor()
+        return _DEFAULT
+
+
+def execute(
+    wasm: bytes,
+    input_data: bytes = b"",
+    *,
+    limits: Limits | None = None,
+    secrets: dict[str, str] | None = None,
+) -> ExecutionResult:
+    """Runs a guest on the process-wide executor."""
+    return default_executor().execute(wasm, input_data, limits=limits, secrets=secrets)
+
+
+async def run_async(
+    wasm: bytes,
+    input_data: bytes = b"",
+    *,
+    limits: Limits | None = None,
+    secrets: dict[str, str] | None = None,
+) -> ExecutionResult:
+    """Runs a guest on the process-wide executor, off the event loop."""
+    return await default_executor().run_async(wasm, input_data, limits=limits, secrets=secrets)

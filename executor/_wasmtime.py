@@ -1,0 +1,510 @@
+"""The wasmtime boundary: engine, compiled-module cache and one guest run.
+
+Nothing else in the project imports wasmtime. Limits:
+- instructions: fuel (`Config.consume_fuel`), reported as fuel consumed;
+- memory: `Store.set_limits(memory_size=...)`; `memory.grow` fails at the cap;
+- wall clock: epoch interruption. A ticker thread bumps the engine epoch every `epoch_tick_ms`; each
+  store's deadline is one tick ahead and a per-store epoch callback decides to continue or stop, so
+  one store can be stopped (timeout, output flood) without touching the others.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import hashlib
+import itertools
+import json
+import math
+import os
+import platform
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+import wasmtime
+from wasmtime import _ffi as _wffi  # the epoch-deadline callback is not wrapped by wasmtime-py 50
+
+from executor._types import ErrorKind, ExecutionResult, ExecutorConfig, Limits, MiB
+
+WASI_MODULE = "wasi_snapshot_preview1"
+_WASI_ENOTSUP = 58
+_PAGE = 65536
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(slots=True)
+class _Prepared:
+    """A module ready to instantiate, or the reason it never will be."""
+
+    sha256: str
+    pre: wasmtime.InstancePre | None
+    error_kind: ErrorKind | None
+    error: str | None
+    min_memory_bytes: int
+
+
+@dataclass(slots=True)
+class _RunState:
+    deadline: float
+    stop: ErrorKind | None = None
+
+
+@dataclass(slots=True)
+class CacheStats:
+    """Counters of the module cache; `compiles` must not move on a warm run."""
+
+    compiles: int = 0
+    disk_hits: int = 0
+    memory_hits: int = 0
+    disk_errors: int = 0
+
+
+_RUNS: dict[int, _RunState] = {}
+_RUN_IDS = itertools.count(1)
+_DEADLINE_CB_TYPE = ctypes.CFUNCTYPE(
+    ctypes.c_size_t,
+    ctypes.POINTER(_wffi.wasmtime_context_t),
+    ctypes.c_void_p,
+    ctypes.POINTER(ctypes.c_uint64),
+    ctypes.POINTER(ctypes.c_uint8),
+)
+_FINALIZER_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+
+
+def _on_epoch_deadline(_ctx: Any, data: int | None, delta: Any, kind: Any) -> int:
+    """Runs on the guest's thread each tick: continue one more tick, or stop the guest with an error."""
+    try:
+        state = _RUNS.get(data or 0)
+        if state is not None and state.stop is None and time.monotonic() < state.deadline:
+            delta[0] = 1
+            kind[0] = 0  # WASMTIME_UPDATE_DEADLINE_CONTINUE
+            return 0
+        if state is not None and state.stop is None:
+            state.stop = ErrorKind.TIMEOUT
+    except Exception:  # pragma: no cover - a C callback must never raise; stopping is the safe side
+        pass
+    err = _wffi.wasmtime_error_new(b"offshore: guest interrupted")
+    return ctypes.cast(err, ctypes.c_void_p).value or 0
+
+
+_DEADLINE_CB = _DEADLINE_CB_TYPE(_on_epoch_deadline)
+_NOOP_FINALIZER = _FINALIZER_TYPE(lambda _data: None)
+
+
+class _Ticker:
+    """Daemon thread that advances the engine epoch; the clock of every wall-clock deadline."""
+
+    def __init__(self, engine: wasmtime.Engine, tick_seconds: float) -> None:
+        self._engine = engine
+        self._tick = tick_seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="offshore-epoch", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._tick):
+            self._engine.increment_epoch()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+class _OutputSink:
+    """WASI stdout/stderr callback with a byte cap; past the cap stdout stops the guest."""
+
+    __slots__ = ("_cap", "_state", "buf", "stop_on_overflow", "truncated")
+
+    def __init__(self, cap: int, state: _RunState, *, stop_on_overflow: bool) -> None:
+        self._cap = cap
+        self._state = state
+        self.buf = bytearray()
+        self.stop_on_overflow = stop_on_overflow
+        self.truncated = False
+
+    def __call__(self, data: bytes) -> int | None:
+        room = self._cap - len(self.buf)
+        if len(data) <= room:
+            self.buf += data
+            return None
+        self.buf += data[: max(room, 0)]
+        self.truncated = True
+        if self.stop_on_overflow:
+            self._state.stop = ErrorKind.OUTPUT_TOO_LARGE
+            return -errno.EFBIG
+        return None  # stderr: keep the head, pretend the rest was written
+
+
+def engine_fingerprint(config: ExecutorConfig) -> str:
+    """Identifies compiled code compatibility: a serialized module is only reused under the same one."""
+    parts = {
+        "wasmtime": metadata.version("wasmtime"),
+        "machine": platform.machine(),
+        "fuel": True,
+        "epoch": True,
+        "max_wasm_stack": config.max_wasm_stack_bytes,
+        "opt": "speed",
+        "threads": False,
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def filter_env(secrets: dict[str, str] | None, config: ExecutorConfig) -> list[tuple[str, str]]:
+    """Secrets -> env pairs; reserved and malformed names are dropped (never echoed anywhere)."""
+    if not secrets:
+        return []
+    out = []
+    for name, value in sorted(secrets.items()):
+        if not isinstance(name, str) or not isinstance(value, str):
+            continue
+        if not _ENV_NAME.match(name) or "\x00" in value:
+            continue
+        if name in config.reserved_env_names or name.startswith(config.reserved_env_prefixes):
+            continue
+        out.append((name, value))
+    return out
+
+
+class WasmRuntime:
+    """One engine, one linker, a two-level module cache (memory LRU, then serialized files on disk)."""
+
+    def __init__(self, config: ExecutorConfig) -> None:
+        self.config = config
+        cfg = wasmtime.Config()
+        cfg.consume_fuel = True
+        cfg.epoch_interruption = True
+        cfg.max_wasm_stack = config.max_wasm_stack_bytes
+        cfg.cranelift_opt_level = "speed"
+        cfg.wasm_threads = False
+        self.engine = wasmtime.Engine(cfg)
+        self.fingerprint = engine_fingerprint(config)
+        self._linker = wasmtime.Linker(self.engine)
+        self._linker.allow_shadowing = True
+        self._linker.define_wasi()
+        # poll_oneoff would block in the host (sleep), where epoch interruption cannot reach it.
+        i32 = wasmtime.ValType.i32()
+        self._linker.define_func(
+            WASI_MODULE, "poll_oneoff", wasmtime.FuncType([i32] * 4, [i32]), lambda *_a: _WASI_ENOTSUP
+        )
+        self._lru: OrderedDict[str, _Prepared] = OrderedDict()
+        self._lock = threading.Lock()
+        self._key_locks: dict[str, threading.Lock] = {}
+        self.stats = CacheStats()
+        self._disk = config.module_cache_dir / self.fingerprint if config.module_cache_dir is not None else None
+        self._ticker = _Ticker(self.engine, config.epoch_tick_ms / 1000.0)
+
+    def close(self) -> None:
+        self._ticker.stop()
+        with self._lock:
+            self._lru.clear()
+
+    # -- module cache -------------------------------------------------------------------------------
+
+    @contextmanager
+    def _key_lock(self, sha: str) -> Iterator[None]:
+        with self._lock:
+            lock = self._key_locks.setdefault(sha, threading.Lock())
+        with lock:
+            yield
+        with self._lock:
+            if not lock.locked():
+                self._key_locks.pop(sha, None)
+
+    def prepare(self, wasm: bytes, sha: str) -> _Prepared:
+        """Returns the cached module for `sha`, compiling (once, even under concurrency) on a miss."""
+        with self._lock:
+            hit = self._lru.get(sha)
+            if hit is not None:
+                self._lru.move_to_end(sha)
+                self.stats.memory_hits += 1
+                return hit
+        with self._key_lock(sha):
+            with self._lock:
+                hit = self._lru.get(sha)
+                if hit is not None:
+                    self.stats.memory_hits += 1
+                    return hit
+            prepared = self._load(wasm, sha)
+            with self._lock:
+                self._lru[sha] = prepared
+                while len(self._lru) > self.config.module_cache_entries:
+                    self._lru.popitem(last=False)
+            return prepared
+
+    def _load(self, wasm: bytes, sha: str) -> _Prepared:
+        if len(wasm) > self.config.max_module_bytes:
+            return _Prepared(sha, None, ErrorKind.INVALID_MODULE, "module too large", 0)
+        if not wasm.startswith(b"\0asm"):
+            return _Prepared(sha, None, ErrorKind.INVALID_MODULE, "not a wasm binary (bad magic)", 0)
+        module = self._from_disk(sha)
+        if module is None:
+            try:
+                module = wasmtime.Module(self.engine, wasm)
+            except wasmtime.WasmtimeError as exc:
+                return _Prepared(sha, None, ErrorKind.INVALID_MODULE, _first_line(exc), 0)
+            with self._lock:
+                self.stats.compiles += 1
+            self._to_disk(sha, module)
+        return self._inspect(sha, module)
+
+    def _from_disk(self, sha: str) -> wasmtime.Module | None:
+        if self._disk is None:
+            return None
+        path = self._disk / f"{sha}.cwasm"
+        if not path.exists():
+            return None
+        try:
+            module = wasmtime.Module.deserialize_file(self.engine, str(path))
+        except (wasmtime.WasmtimeError, OSError):
+            with self._lock:
+                self.stats.disk_errors += 1
+            path.unlink(missing_ok=True)
+            return None
+        with self._lock:
+            self.stats.disk_hits += 1
+        return module
+
+    def _to_disk(self, sha: str, module: wasmtime.Module) -> None:
+        """Atomic publish (temp file + rename): concurrent writers of one key write identical bytes."""
+        if self._disk is None:
+            return
+        try:
+            self._disk.mkdir(parents=True, exist_ok=True)
+            tmp = self._disk / f".{sha}.{os.getpid()}.{threading.get_ident()}.tmp"
+            tmp.write_bytes(bytes(module.serialize()))
+            os.replace(tmp, self._disk / f"{sha}.cwasm")
+        except OSError:
+            with self._lock:
+                self.stats.disk_errors += 1  # the cache is an optimisation: a full disk must not fail runs
+
+    def _inspect(self, sha: str, module: wasmtime.Module) -> _Prepared:
+        """Checks the WASI preview-1 program shape before any store is built."""
+        foreign = []
+        for imp in module.imports:
+            if imp.module != WASI_MODULE or not isinstance(imp.type, wasmtime.FuncType):
+                foreign.append(f"{imp.module}.{imp.name}")
+        if foreign:
+            listed = ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else "")
+            return _Prepared(sha, None, ErrorKind.BAD_IMPORTS, f"non-WASI imports: {listed}", 0)
+        start = None
+        min_memory = 0
+        for exp in module.exports:
+            if exp.name == "_start":
+                start = exp.type
+            if isinstance(exp.type, wasmtime.MemoryType):
+                min_memory = max(min_memory, exp.type.limits.min * _PAGE)
+        if not isinstance(start, wasmtime.FuncType) or start.params or start.results:
+            return _Prepared(sha, None, ErrorKind.INVALID_MODULE, "no `_start: () -> ()` export", min_memory)
+        try:
+            pre = self._linker.instantiate_pre(module)
+        except wasmtime.WasmtimeError as exc:
+            return _Prepared(sha, None, ErrorKind.BAD_IMPORTS, _first_line(exc), min_memory)
+        return _Prepared(sha, pre, None, None, min_memory)
+
+    # -- one run ------------------------------------------------------------------------------------
+
+    def run(
+        self,
+        wasm: bytes,
+        stdin: bytes,
+        *,
+        limits: Limits,
+        env: list[tuple[str, str]],
+        sha256: str | None = None,
+    ) -> ExecutionResult:
+        sha = sha256 or hashlib.sha256(wasm).hexdigest()
+        prepared = self.prepare(wasm, sha)
+        started = time.perf_counter()  # compiling a cold module is not the guest's time
+
+        def failed(kind: ErrorKind, message: str, **extra: Any) -> ExecutionResult:
+            fields: dict[str, Any] = {
+                "stdout": b"",
+                "stderr": b"",
+                "exit_code": None,
+                "instructions": 0,
+                "memory_bytes": 0,
+            }
+            fields.update(extra)
+            return ExecutionResult(
+                success=False,
+                error_kind=kind,
+                error=message,
+                time_ms=_ms(started),
+                module_sha256=sha,
+                **fields,
+            )
+
+        if prepared.pre is None:
+            assert prepared.error_kind is not None
+            return failed(prepared.error_kind, prepared.error or prepared.error_kind.value)
+        memory_cap = limits.max_memory_mb * MiB
+        if prepared.min_memory_bytes > memory_cap:
+            return failed(
+                ErrorKind.MEMORY_LIMIT,
+                f"module needs {prepared.min_memory_bytes // MiB} MiB at start, limit {limits.max_memory_mb}",
+            )
+
+        state = _RunState(deadline=time.monotonic() + limits.max_execution_seconds)
+        out = _OutputSink(self.config.max_stdout_bytes, state, stop_on_overflow=True)
+        err = _OutputSink(self.config.max_stderr_bytes, state, stop_on_overflow=False)
+        store = wasmtime.Store(self.engine)
+        store.set_limits(memory_size=memory_cap)
+        store.set_fuel(limits.max_instructions)
+        run_id = next(_RUN_IDS)
+        _RUNS[run_id] = state
+        _wffi.wasmtime_store_epoch_deadline_callback(
+            store.ptr(), _DEADLINE_CB, ctypes.c_void_p(run_id), _NOOP_FINALIZER
+        )
+        store.set_epoch_deadline(1)
+        exit_code: int | None = None
+        failure: wasmtime.WasmtimeError | wasmtime.Trap | None = None
+        memory_bytes = 0
+        try:
+            wasi = wasmtime.WasiConfig()
+            wasi.argv = [self.config.program_name]
+            wasi.env = env
+            wasi.stdout_custom = out
+            wasi.stderr_custom = err
+            with _stdin_path(stdin) as path:
+                if path is not None:
+                    wasi.stdin_file = path
+                store.set_wasi(wasi)
+            instance: wasmtime.Instance | None = None
+            try:
+                instance = prepared.pre.instantiate(store)
+                start = instance.exports(store)["_start"]
+                assert isinstance(start, wasmtime.Func)
+                start(store)
+                exit_code = 0
+            except wasmtime.ExitTrap as exc:
+                exit_code = exc.code
+            except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
+                failure = exc
+            if instance is not None:
+                memory = instance.exports(store).get("memory")
+                if isinstance(memory, wasmtime.Memory):
+                    memory_bytes = memory.data_len(store)
+            try:
+                remaining = store.get_fuel()
+            except wasmtime.WasmtimeError:
+                remaining = 0
+        finally:
+            _RUNS.pop(run_id, None)
+        used = limits.max_instructions - remaining
+        common: dict[str, Any] = {
+            "stdout": bytes(out.buf),
+            "stderr": bytes(err.buf),
+            "exit_code": exit_code,
+            "instructions": used,
+            "memory_bytes": memory_bytes,
+        }
+        if state.stop is ErrorKind.OUTPUT_TOO_LARGE:
+            return failed(ErrorKind.OUTPUT_TOO_LARGE, f"stdout over {self.config.max_stdout_bytes} bytes", **common)
+        if state.stop is ErrorKind.TIMEOUT:
+            return failed(ErrorKind.TIMEOUT, f"over {limits.max_execution_seconds:g} s wall clock", **common)
+        trap_code = failure.trap_code if isinstance(failure, wasmtime.Trap) else None
+        if trap_code is wasmtime.TrapCode.OUT_OF_FUEL or (failure is not None and remaining == 0):
+            return failed(ErrorKind.FUEL_EXHAUSTED, f"over {limits.max_instructions} instructions", **common)
+        if (failure is not None or exit_code) and _near_cap(memory_bytes, memory_cap):
+            return failed(
+                ErrorKind.MEMORY_LIMIT,
+                f"failed at the {limits.max_memory_mb} MiB memory limit ({memory_bytes // MiB} MiB used)",
+                **common,
+            )
+        if failure is not None:
+            return failed(ErrorKind.TRAP, _trap_message(failure), **common)
+        if exit_code:
+            return failed(ErrorKind.NONZERO_EXIT, f"exit code {exit_code}", **common)
+        return ExecutionResult(
+            success=True,
+            error_kind=None,
+            error=None,
+            time_ms=_ms(started),
+            module_sha256=sha,
+            **common,
+        )
+
+
+def _near_cap(used: int, cap: int) -> bool:
+    """A failure with memory within one allocation step of the cap is blamed on the cap.
+
+    StoreLimits makes `memory.grow` return -1 (no trap), so the guest sees a failed allocation and
+    dies its own way (abort, exit, trap). wasmtime's C API exposes no grow-failure hook, hence
+    this rule: less than max(1 MiB, cap/16) of headroom left.
+    """
+    return cap - used < max(MiB, cap // 16)
+
+
+@contextmanager
+def _stdin_path(data: bytes) -> Iterator[str | None]:
+    """WASI stdin can only come from a path: an anonymous memfd keeps input off the disk."""
+    if not data:
+        yield None
+        return
+    fd = os.memfd_create("offshore-stdin", os.MFD_CLOEXEC)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        yield f"/proc/self/fd/{fd}"
+    finally:
+        os.close(fd)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    line = text.splitlines()[0] if text else type(exc).__name__
+    return line[:300]
+
+
+def _trap_message(exc: BaseException) -> str:
+    """wasmtime puts the backtrace first and the cause last: keep the cause."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    cause = lines[-1] if lines else type(exc).__name__
+    code = getattr(exc, "trap_code", None)
+    prefix = f"{code.name.lower()}: " if code is not None else ""
+    return (prefix + cause)[:300]
+
+
+def _ms(started: float) -> int:
+    return max(1, math.ceil((time.perf_counter() - started) * 1000))
+
+
+_CHECK_ENGINE: wasmtime.Engine | None = None
+_CHECK_LINKER: wasmtime.Linker | None = None
+_CHECK_LOCK = threading.Lock()
+
+
+def check_program(data: bytes) -> str | None:
+    """Why `data` is not a runnable WASI preview-1 program, or None when it is (used on build output)."""
+    global _CHECK_ENGINE, _CHECK_LINKER
+    if not data.startswith(b"\0asm"):
+        return "not a wasm binary (bad magic)"
+    with _CHECK_LOCK:
+        if _CHECK_ENGINE is None or _CHECK_LINKER is None:
+            _CHECK_ENGINE = wasmtime.Engine()
+            _CHECK_LINKER = wasmtime.Linker(_CHECK_ENGINE)
+            _CHECK_LINKER.define_wasi()
+        engine, linker = _CHECK_ENGINE, _CHECK_LINKER
+    try:
+        module = wasmtime.Module(engine, data)
+    except wasmtime.WasmtimeError as exc:
+        return f"invalid module: {_first_line(exc)}"
+    foreign = [f"{i.module}.{i.name}" for i in module.imports if i.module != WASI_MODULE]
+    if foreign:
+        return "non-WASI imports: " + ", ".join(foreign[:5])
+    start = next((e.type for e in module.exports if e.name == "_start"), None)
+    if not isinstance(start, wasmtime.FuncType) or start.params or start.results:
+        return "no `_start: () -> ()` export"
+    try:
+        linker.instantiate_pre(module)
+    except wasmtime.WasmtimeError as exc:
+        return f"bad imports: {_first_line(exc)}"
+    return None
