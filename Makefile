@@ -49,6 +49,11 @@ bench: setup
 contract: setup
 	$(PY) -m contract contract/src/offshore/contract.py contract/res/offshore.wasm
 
+# The devnet VM test contract (tests build it themselves through a cached session fixture).
+.PHONY: vm-test-contract
+vm-test-contract: setup
+	$(PY) -m contract devnet/vm/testdata/vmtest/contract.py .offshore/vmtest.wasm
+
 clean:
 	-$(VENV)/bin/offshore stack down 2>/dev/null
 	rm -rf .offshore $(VENV) bench/report.json

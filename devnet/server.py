@@ -1,0 +1,502 @@
+"""HTTP surface: NEAR JSON-RPC on `POST /` and a neardata-compatible block API under `/v0/`.
+
+Error bodies copy nearcore's (`HANDLER_ERROR` + cause name/info + legacy `data`), because clients such
+as py-near pick their exception class from `cause.name` and walk `data` for the InvalidTxError kind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import datetime
+import json
+from collections import OrderedDict
+from typing import Any
+
+import base58
+from aiohttp import web
+
+from devnet.errors import BorshError, DevnetError, InvalidTxError, QueryError, VmUnavailableError
+from devnet.node.borsh import decode_signed_transaction
+from devnet.node.chain import Node
+from devnet.node.keys import public_key_from_str, public_key_to_str
+from devnet.node.model import Block
+from devnet.node.views import (
+    PROTOCOL_VERSION,
+    access_key_view,
+    b58,
+    b64,
+    block_view,
+    chunk_view,
+    final_outcome_view,
+    neardata_block,
+)
+from devnet.service import Devnet
+
+_LEVELS = {
+    "NONE": 0,
+    "INCLUDED": 1,
+    "EXECUTED_OPTIMISTIC": 2,
+    "INCLUDED_FINAL": 1,  # every block is final as soon as it exists
+    "EXECUTED": 2,
+    "FINAL": 2,
+}
+_DEVNET_KEY: web.AppKey[Devnet] = web.AppKey("devnet", Devnet)
+_CACHE_KEY: web.AppKey[OrderedDict[str, bytes]] = web.AppKey("block_cache", OrderedDict)
+_CACHE_SIZE = 4096
+
+
+class RpcError(DevnetError):
+    def __init__(self, body: dict[str, Any]) -> None:
+        super().__init__(body.get("message", "rpc error"))
+        self.body = body
+
+
+def _handler_error(name: str, info: dict[str, Any], data: Any) -> RpcError:
+    return RpcError(
+        {
+            "name": "HANDLER_ERROR",
+            "cause": {"name": name, "info": info},
+            "code": -32000,
+            "message": "Server error",
+            "data": data,
+        }
+    )
+
+
+def _parse_error(message: str) -> RpcError:
+    return RpcError(
+        {
+            "name": "REQUEST_VALIDATION_ERROR",
+            "cause": {"name": "PARSE_ERROR", "info": {"error_message": message}},
+            "code": -32700,
+            "message": "Parse error",
+            "data": message,
+        }
+    )
+
+
+def _internal_error(message: str) -> RpcError:
+    return RpcError(
+        {
+            "name": "INTERNAL_ERROR",
+            "cause": {"name": "INTERNAL_ERROR", "info": {"error_message": message}},
+            "code": -32000,
+            "message": "Server error",
+            "data": message,
+        }
+    )
+
+
+def _invalid_tx(exc: InvalidTxError) -> RpcError:
+    return _handler_error("INVALID_TRANSACTION", {}, {"TxExecutionError": {"InvalidTxError": exc.data}})
+
+
+def _timeout() -> RpcError:
+    return _handler_error("TIMEOUT_ERROR", {}, "Timeout")
+
+
+# ------------------------------------------------------------------ helpers on the node thread
+
+
+def _block_ref(node: Node, params: Any) -> Block:
+    """Resolve `finality` / `block_id` (height or hash) to a block; raises UNKNOWN_BLOCK."""
+    assert node.head is not None
+    block_id: Any = None
+    if isinstance(params, list):
+        block_id = params[0] if params else None
+    elif isinstance(params, dict):
+        block_id = params.get("block_id")
+    if block_id is None:
+        return node.head
+    height: int | None
+    if isinstance(block_id, int) or (isinstance(block_id, str) and block_id.isdigit()):
+        height = int(block_id)
+    else:
+        try:
+            height = node.block_by_hash.get(base58.b58decode(str(block_id)))
+        except ValueError:
+            height = None
+    if height is None or height not in node.blocks:
+        raise QueryError(
+            "UNKNOWN_BLOCK", f"DB Not Found Error: BLOCK: {block_id}", {"block_reference": {"block_id": block_id}}
+        )
+    return node.blocks[height]
+
+
+def _query(node: Node, params: Any) -> dict[str, Any]:
+    if not isinstance(params, dict):
+        raise _parse_error("query expects an object with request_type")
+    rt = params.get("request_type")
+    account_id = params.get("account_id")
+    if not isinstance(account_id, str):
+        raise _parse_error("missing field `account_id`")
+    block = _block_ref(node, params)
+    head = node.head
+    assert head is not None
+    at = {"block_height": head.height, "block_hash": b58(head.hash)}
+    acct = node.accounts.get(account_id)
+    if rt in ("view_account", "view_access_key", "view_access_key_list", "view_state", "view_code") and acct is None:
+        raise QueryError(
+            "UNKNOWN_ACCOUNT",
+            f"account {account_id} does not exist while viewing",
+            {"requested_account_id": account_id, "block_height": block.height, "block_hash": b58(block.hash)},
+        )
+    if rt == "view_account":
+        assert acct is not None
+        return {
+            "amount": str(acct.balance),
+            "locked": str(acct.locked),
+            "code_hash": b58(acct.code_hash),
+            "storage_usage": acct.storage_usage,
+            "storage_paid_at": 0,
+            **at,
+        }
+    if rt == "view_access_key":
+        assert acct is not None
+        pk_text = params.get("public_key")
+        try:
+            pk = public_key_from_str(str(pk_text))
+        except (DevnetError, ValueError) as exc:
+            raise _parse_error(f"invalid public key {pk_text}") from exc
+        rec = acct.keys.get(pk)
+        if rec is None:  # nearcore answers this one inside `result` (legacy shape py-near relies on)
+            return {"error": f"access key {public_key_to_str(pk)} does not exist while viewing", "logs": [], **at}
+        return {**access_key_view(rec), **at}
+    if rt == "view_access_key_list":
+        assert acct is not None
+        keys = [{"public_key": public_key_to_str(pk), "access_key": access_key_view(k)} for pk, k in acct.keys.items()]
+        return {"keys": keys, **at}
+    if rt == "view_state":
+        assert acct is not None
+        prefix = base64.b64decode(params.get("prefix_base64") or "")
+        values = [{"key": b64(k), "value": b64(v)} for k, v in sorted(acct.storage.items()) if k.startswith(prefix)]
+        return {"values": values, "proof": [], **at}
+    if rt == "view_code":
+        assert acct is not None
+        code = node.codes.get(acct.code_hash)
+        if code is None:
+            raise QueryError(
+                "NO_CONTRACT_CODE",
+                f"Contract code for contract ID #{account_id} has never been observed on the node",
+                {"contract_account_id": account_id, "block_height": block.height, "block_hash": b58(block.hash)},
+            )
+        return {"code_base64": b64(code), "hash": b58(acct.code_hash), **at}
+    if rt == "call_function":
+        method = params.get("method_name")
+        if not isinstance(method, str):
+            raise _parse_error("missing field `method_name`")
+        try:
+            args = base64.b64decode(params.get("args_base64") or "", validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise _parse_error("args_base64 is not base64") from exc
+        outcome = node.call_view(account_id, method, args)
+        if outcome.error is not None:  # legacy in-`result` shape, as nearcore
+            err = outcome.error
+            return {
+                "error": f"wasm execution failed with error: FunctionCallError({err.kind}: {err.message})",
+                "logs": list(outcome.logs),
+                **at,
+            }
+        return {"result": list(outcome.return_value or b""), "logs": list(outcome.logs), **at}
+    raise _parse_error(f"unknown request_type {rt!r}")
+
+
+def _status(devnet: Devnet, node: Node) -> dict[str, Any]:
+    assert node.head is not None
+    head = node.head
+    genesis = node.blocks[node.genesis_height]
+    root = devnet.keys.get(devnet.config.root_account_id)
+    return {
+        "version": {"version": "devnet", "build": "offshore-devnet", "rustc_version": ""},
+        "chain_id": devnet.config.chain_id,
+        "protocol_version": PROTOCOL_VERSION,
+        "latest_protocol_version": PROTOCOL_VERSION,
+        "rpc_addr": f"{devnet.config.host}:{devnet.port}",
+        "validators": [{"account_id": devnet.config.root_account_id}],
+        "sync_info": {
+            "latest_block_hash": b58(head.hash),
+            "latest_block_height": head.height,
+            "latest_state_root": b58(bytes(32)),
+            "latest_block_time": _iso(head.timestamp_ns),
+            "syncing": False,
+            "earliest_block_hash": b58(genesis.hash),
+            "earliest_block_height": genesis.height,
+            "earliest_block_time": _iso(genesis.timestamp_ns),
+            "epoch_id": b58(bytes(32)),
+            "epoch_start_height": genesis.height,
+        },
+        "validator_account_id": devnet.config.root_account_id,
+        "validator_public_key": root.public_key_str if root else None,
+        "node_public_key": root.public_key_str if root else None,
+        "node_key": None,
+        "uptime_sec": 0,
+        "genesis_hash": b58(genesis.hash),
+        "detailed_debug_status": None,
+    }
+
+
+def _iso(ns: int) -> str:
+    dt = datetime.datetime.fromtimestamp(ns / 1e9, tz=datetime.UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.%f") + f"{ns % 1000:03d}Z"
+
+
+# ------------------------------------------------------------------ JSON-RPC methods
+
+
+def _signed_tx_param(params: Any) -> bytes:
+    raw: Any = None
+    if isinstance(params, list) and params:
+        raw = params[0]
+    elif isinstance(params, dict):
+        raw = params.get("signed_tx_base64")
+    if not isinstance(raw, str):
+        raise _parse_error("expected a base64 signed transaction")
+    try:
+        return base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise _parse_error("signed transaction is not base64") from exc
+
+
+def _tx_params(params: Any) -> tuple[bytes, str]:
+    if isinstance(params, list) and len(params) >= 1:
+        if len(params) == 1 and isinstance(params[0], str):
+            # [signed_tx_base64]: look the transaction up by its own hash
+            stx = decode_signed_transaction(base64.b64decode(params[0]))
+            return stx.hash, "EXECUTED_OPTIMISTIC"
+        h = params[0]
+        wait = "EXECUTED_OPTIMISTIC"
+    elif isinstance(params, dict):
+        h = params.get("tx_hash")
+        wait = str(params.get("wait_until") or "EXECUTED_OPTIMISTIC")
+        if h is None and params.get("signed_tx_base64"):
+            return decode_signed_transaction(base64.b64decode(params["signed_tx_base64"])).hash, wait
+    else:
+        raise _parse_error("expected [tx_hash, sender_account_id]")
+    try:
+        return base58.b58decode(str(h)), wait
+    except ValueError as exc:
+        raise _parse_error(f"invalid transaction hash {h}") from exc
+
+
+async def _send(devnet: Devnet, raw: bytes, wait_until: str, *, status_only_below: int = 2) -> Any:
+    level = _LEVELS.get(wait_until)
+    if level is None:
+        raise _parse_error(f"unknown wait_until {wait_until}")
+    try:
+        tx_hash = await devnet.submit(raw)
+    except InvalidTxError as exc:
+        raise _invalid_tx(exc) from exc
+    except BorshError as exc:
+        raise _parse_error(f"failed to decode transaction: {exc}") from exc
+    if level == 0:
+        return {"final_execution_status": "NONE"}
+    try:
+        await devnet.wait_tx(tx_hash, "executed" if level >= 2 else "included", devnet.config.tx_wait_timeout_s)
+    except TimeoutError as exc:
+        raise _timeout() from exc
+    except InvalidTxError as exc:
+        raise _invalid_tx(exc) from exc
+    if level < status_only_below:
+        return {"final_execution_status": "INCLUDED_FINAL"}
+    return await devnet.call(lambda n: final_outcome_view(n, tx_hash))
+
+
+async def _tx(devnet: Devnet, params: Any, with_receipts: bool) -> Any:
+    tx_hash, wait_until = _tx_params(params)
+    level = _LEVELS.get(wait_until, 2)
+    state = devnet.tx_state(tx_hash)
+    known = await devnet.call(lambda n: tx_hash in n.txs or any(s.hash == tx_hash for s in n.pool))
+    if not known and state != "rejected":
+        raise _handler_error(
+            "UNKNOWN_TRANSACTION",
+            {"requested_transaction_hash": b58(tx_hash)},
+            f"Transaction {b58(tx_hash)} doesn't exist",
+        )
+    if level > 0:
+        try:
+            await devnet.wait_tx(tx_hash, "executed" if level >= 2 else "included", devnet.config.tx_wait_timeout_s)
+        except TimeoutError as exc:
+            raise _timeout() from exc
+        except InvalidTxError as exc:
+            raise _invalid_tx(exc) from exc
+    included = await devnet.call(lambda n: tx_hash in n.txs)
+    if not included:
+        return {"final_execution_status": "NONE"}
+    return await devnet.call(lambda n: final_outcome_view(n, tx_hash, with_receipts=with_receipts))
+
+
+async def _dispatch(devnet: Devnet, method: str, params: Any) -> Any:
+    if method == "status":
+        return await devnet.call(lambda n: _status(devnet, n))
+    if method == "block":
+        return await devnet.call(lambda n: block_view(n, _block_ref(n, params)))
+    if method == "chunk":
+        return await devnet.call(lambda n: _chunk(n, params))
+    if method == "query":
+        return await devnet.call(lambda n: _query(n, params))
+    if method == "gas_price":
+        return await devnet.call(lambda n: {"gas_price": str(_block_ref(n, params).gas_price)})
+    if method == "broadcast_tx_async":
+        raw = _signed_tx_param(params)
+        try:
+            return b58(await devnet.submit(raw))
+        except InvalidTxError as exc:
+            raise _invalid_tx(exc) from exc
+        except BorshError as exc:
+            raise _parse_error(f"failed to decode transaction: {exc}") from exc
+    if method == "broadcast_tx_commit":
+        return await _send(devnet, _signed_tx_param(params), "EXECUTED_OPTIMISTIC")
+    if method == "send_tx":
+        wait = params.get("wait_until", "EXECUTED_OPTIMISTIC") if isinstance(params, dict) else "EXECUTED_OPTIMISTIC"
+        return await _send(devnet, _signed_tx_param(params), str(wait))
+    if method == "tx":
+        return await _tx(devnet, params, with_receipts=False)
+    if method == "EXPERIMENTAL_tx_status":
+        return await _tx(devnet, params, with_receipts=True)
+    if method == "health":
+        return None
+    raise RpcError(
+        {
+            "name": "REQUEST_VALIDATION_ERROR",
+            "cause": {"name": "METHOD_NOT_FOUND", "info": {"method_name": method}},
+            "code": -32601,
+            "message": "Method not found",
+            "data": method,
+        }
+    )
+
+
+def _chunk(node: Node, params: Any) -> dict[str, Any]:
+    chunk_id: Any = None
+    if isinstance(params, list) and params:
+        chunk_id = params[0]
+    elif isinstance(params, dict):
+        chunk_id = params.get("chunk_id")
+        if chunk_id is None:
+            return chunk_view(node, _block_ref(node, params))
+    try:
+        height = node.chunk_by_hash.get(base58.b58decode(str(chunk_id)))
+    except ValueError:
+        height = None
+    if height is None:
+        raise QueryError(
+            "UNKNOWN_CHUNK", f"Chunk Missing (unavailable on the node): {chunk_id}", {"chunk_hash": chunk_id}
+        )
+    return chunk_view(node, node.blocks[height])
+
+
+async def _rpc(request: web.Request) -> web.Response:
+    devnet = request.app[_DEVNET_KEY]
+    try:
+        body = await request.json(loads=json.loads)
+    except (ValueError, UnicodeDecodeError):
+        return _json({"jsonrpc": "2.0", "id": None, "error": _parse_error("request body is not JSON").body})
+    if not isinstance(body, dict):
+        return _json({"jsonrpc": "2.0", "id": None, "error": _parse_error("expected a JSON-RPC object").body})
+    rid = body.get("id")
+    cfg = devnet.config
+    if cfg.rpc_latency_s > 0:
+        await asyncio.sleep(cfg.rpc_latency_s)  # injected latency (fault), not a readiness wait
+    if devnet.fault(cfg.rpc_error_rate):
+        return _json({"jsonrpc": "2.0", "id": rid, "error": _internal_error("injected fault").body})
+    try:
+        result = await _dispatch(devnet, str(body.get("method")), body.get("params"))
+        out: dict[str, Any] = {"jsonrpc": "2.0", "id": rid, "result": result}
+    except RpcError as exc:
+        out = {"jsonrpc": "2.0", "id": rid, "error": exc.body}
+    except QueryError as exc:
+        out = {"jsonrpc": "2.0", "id": rid, "error": _handler_error(exc.name, exc.info, exc.message).body}
+    except (BorshError, VmUnavailableError) as exc:
+        out = {"jsonrpc": "2.0", "id": rid, "error": _internal_error(str(exc)).body}
+    if devnet.fault(cfg.rpc_lost_response_rate):
+        return _json({"jsonrpc": "2.0", "id": rid, "error": _internal_error("injected fault: response lost").body})
+    return _json(out)
+
+
+async def _status_get(request: web.Request) -> web.Response:
+    devnet = request.app[_DEVNET_KEY]
+    return _json(await devnet.call(lambda n: _status(devnet, n)))
+
+
+def _json(obj: Any, status: int = 200) -> web.Response:
+    return web.Response(body=json.dumps(obj).encode(), status=status, content_type="application/json")
+
+
+# ------------------------------------------------------------------ neardata block API
+
+
+async def _block_api_faults(devnet: Devnet) -> web.Response | None:
+    cfg = devnet.config
+    if cfg.block_api_latency_s > 0:
+        await asyncio.sleep(cfg.block_api_latency_s)  # injected latency (fault), not a readiness wait
+    if devnet.fault(cfg.block_api_error_rate):
+        return _json("Cache error: injected fault", status=500)
+    return None
+
+
+async def _v0_block(request: web.Request) -> web.Response:
+    devnet = request.app[_DEVNET_KEY]
+    fault = await _block_api_faults(devnet)
+    if fault is not None:
+        return fault
+    try:
+        height = int(request.match_info["height"])
+    except ValueError:
+        return _json("Invalid argument", status=400)
+    headers_only = request.path.endswith("/headers")
+    if height < devnet.genesis_height:
+        return _json({"error": "Block height is before the genesis", "type": "BLOCK_HEIGHT_TOO_LOW"}, status=404)
+    if height > devnet.head_height:
+        return _json({"error": "The block is too far in the future", "type": "BLOCK_DOES_NOT_EXIST"}, status=404)
+    cache = request.app[_CACHE_KEY]
+    key = f"{height}{'/h' if headers_only else ''}"
+    body = cache.get(key)
+    if body is None:
+
+        def render(n: Node) -> bytes:
+            b = n.blocks.get(height)
+            if b is None:
+                return b"null"  # a skipped height
+            doc = block_view(n, b) if headers_only else neardata_block(n, b)
+            return json.dumps(doc).encode()
+
+        body = await devnet.call(render)
+        cache[key] = body
+        if len(cache) > _CACHE_SIZE:
+            cache.popitem(last=False)
+    return web.Response(body=body, content_type="application/json", charset="utf-8")
+
+
+async def _v0_last_final(request: web.Request) -> web.Response:
+    devnet = request.app[_DEVNET_KEY]
+    fault = await _block_api_faults(devnet)
+    if fault is not None:
+        return fault
+    suffix = "/headers" if request.path.endswith("/headers") else ""
+    raise web.HTTPFound(f"/v0/block/{devnet.head_height}{suffix}")
+
+
+async def _v0_first(request: web.Request) -> web.Response:
+    devnet = request.app[_DEVNET_KEY]
+    raise web.HTTPFound(f"/v0/block/{devnet.genesis_height}")
+
+
+async def _health(request: web.Request) -> web.Response:
+    return _json({"status": "ok"})
+
+
+def make_app(devnet: Devnet) -> web.Application:
+    app = web.Application(client_max_size=16 * 1024 * 1024)
+    app[_DEVNET_KEY] = devnet
+    app[_CACHE_KEY] = OrderedDict()
+    app.router.add_post("/", _rpc)
+    app.router.add_get("/status", _status_get)
+    app.router.add_get("/health", _health)
+    app.router.add_get("/v0/block/{height}", _v0_block)
+    app.router.add_get("/v0/block/{height}/headers", _v0_block)
+    app.router.add_get("/v0/last_block/final", _v0_last_final)
+    app.router.add_get("/v0/last_block/final/headers", _v0_last_final)
+    app.router.add_get("/v0/first_block", _v0_first)
+    return app
