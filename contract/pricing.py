@@ -1,0 +1,84 @@
+"""CPython mirror of the contract's pricing (`contract/src/offshore/pricing.py`).
+
+Clients size their deposit with `estimate`; tests compare the contract's charges against `cost`.
+Money is integer yoctoNEAR everywhere; the contract's JSON carries decimal strings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "MAX_EXECUTION_SECONDS",
+    "MAX_INSTRUCTIONS",
+    "MAX_MEMORY_MB",
+    "Pricing",
+    "charge",
+    "cost",
+    "estimate",
+]
+
+MAX_INSTRUCTIONS = 100_000_000_000
+MAX_EXECUTION_SECONDS = 60
+MAX_MEMORY_MB = 512
+
+
+@dataclass(frozen=True, kw_only=True)
+class Pricing:
+    """Fees in yoctoNEAR; defaults equal the contract's defaults at `new`."""
+
+    base_fee: int = 10**21
+    per_million_instructions_fee: int = 10**15
+    per_ms_fee: int = 10**17
+    per_compile_ms_fee: int = 10**16
+    compile_allowance_ms: int = 60_000
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> Pricing:
+        """Parses `get_pricing`'s answer (fees as decimal strings)."""
+        return cls(
+            base_fee=int(str(data["base_fee"])),
+            per_million_instructions_fee=int(str(data["per_million_instructions_fee"])),
+            per_ms_fee=int(str(data["per_ms_fee"])),
+            per_compile_ms_fee=int(str(data["per_compile_ms_fee"])),
+            compile_allowance_ms=int(str(data["compile_allowance_ms"])),
+        )
+
+    def to_json(self) -> dict[str, object]:
+        """The shape `set_pricing` and `new(pricing=...)` accept."""
+        return {
+            "base_fee": str(self.base_fee),
+            "per_million_instructions_fee": str(self.per_million_instructions_fee),
+            "per_ms_fee": str(self.per_ms_fee),
+            "per_compile_ms_fee": str(self.per_compile_ms_fee),
+            "compile_allowance_ms": self.compile_allowance_ms,
+        }
+
+
+def cost(pricing: Pricing, *, instructions: int, time_ms: int, compile_time_ms: int) -> int:
+    """base + ceil(instructions / 1e6) * per_million + time_ms * per_ms + compile_ms * per_compile_ms."""
+    millions = -(-instructions // 1_000_000)
+    return (
+        pricing.base_fee
+        + millions * pricing.per_million_instructions_fee
+        + time_ms * pricing.per_ms_fee
+        + compile_time_ms * pricing.per_compile_ms_fee
+    )
+
+
+def estimate(pricing: Pricing, *, max_instructions: int, max_execution_seconds: int) -> int:
+    """The deposit `request_execution` requires: `cost` at the limits plus the compile allowance."""
+    return cost(
+        pricing,
+        instructions=max_instructions,
+        time_ms=max_execution_seconds * 1000,
+        compile_time_ms=pricing.compile_allowance_ms,
+    )
+
+
+def charge(pricing: Pricing, payment: int, *, instructions: int, time_ms: int, compile_time_ms: int) -> int:
+    """What the callback keeps of `payment` (the rest is refunded)."""
+    return min(
+        payment,
+        cost(pricing, instructions=instructions, time_ms=time_ms, compile_time_ms=compile_time_ms),
+    )

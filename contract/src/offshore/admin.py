@@ -1,0 +1,76 @@
+# Owner-only administration (MicroPython). Every entry point starts with assert_owner().
+import near
+
+import pricing
+import state
+from state import fail
+
+YIELD_TIMEOUT_BLOCKS = 200  # nearcore's yield timeout; recorded so clients can see the deadline
+DEFAULT_CALLBACK_GAS = 50 * 10**12
+MAX_CALLBACK_GAS = 100 * 10**12
+
+
+def _account(value, name):
+    if not isinstance(value, str) or len(value) < 2 or len(value) > 64:
+        fail(name + " must be a NEAR account id")
+    for ch in value:
+        if not (("a" <= ch <= "z") or ("0" <= ch <= "9") or ch in "-_."):
+            fail(name + " must be a NEAR account id")
+    return value
+
+
+def init(owner_id, operator_id, pricing_update, default_limits):
+    if near.storage_read(state.CFG) is not None:
+        fail("contract is already initialized")
+    if near.predecessor_account_id() != near.current_account_id():
+        fail("only the contract account can initialize it")
+    defaults = pricing.resolve_limits(default_limits, pricing.default_limits(), fail)
+    cfg = {
+        "owner_id": _account(owner_id, "owner_id"),
+        "operator_id": _account(operator_id, "operator_id"),
+        "paused": False,
+        "pricing": pricing.validate_pricing(
+            pricing_update if pricing_update is not None else {}, pricing.default_pricing(), fail
+        ),
+        "default_limits": defaults,
+        "callback_gas": DEFAULT_CALLBACK_GAS,
+        "yield_timeout_blocks": YIELD_TIMEOUT_BLOCKS,
+        "max_input_bytes": 8192,
+        "max_secrets_bytes": 4096,
+        "max_output_bytes": 16384,
+    }
+    state.save_config(cfg)
+    state.save_stats(state.new_stats())
+
+
+def assert_owner():
+    cfg = state.config()
+    if near.predecessor_account_id() != cfg["owner_id"]:
+        fail("only the owner can call this method")
+    return cfg
+
+
+def set_owner(owner_id):
+    cfg = assert_owner()
+    cfg["owner_id"] = _account(owner_id, "owner_id")
+    state.save_config(cfg)
+
+
+def set_operator(operator_id):
+    cfg = assert_owner()
+    cfg["operator_id"] = _account(operator_id, "operator_id")
+    state.save_config(cfg)
+
+
+def set_paused(paused):
+    cfg = assert_owner()
+    if not isinstance(paused, bool):
+        fail("paused must be a boolean")
+    cfg["paused"] = paused
+    state.save_config(cfg)
+
+
+def set_pricing(update):
+    cfg = assert_owner()
+    cfg["pricing"] = pricing.validate_pricing(update, cfg["pricing"], fail)
+    state.save_config(cfg)

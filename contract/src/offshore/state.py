@@ -1,0 +1,139 @@
+# Contract state: JSON values under short keys (MicroPython; runs inside the contract WASM).
+#   "cfg"      config: owner, operator, paused, pricing, defaults, limits of sizes, gas
+#   "st"       stats: counters and yoctoNEAR totals (decimal strings)
+#   "p"        ids of pending requests, ascending (list_pending_requests pages over it)
+#   "r:<id>"   one request
+#   "i:<id>"   its input_data and encrypted_secrets, while pending (kept apart so the callback never
+#              parses them: gas)
+#   "o:<id>"   a response too large for the 1024-byte yield payload, until the callback reads it
+import json
+
+import near
+
+CFG = "cfg"
+STATS = "st"
+PENDING = "p"
+
+
+def fail(msg):
+    # Aborts the call: the host rolls back every write, log and promise of this call.
+    near.panic_utf8(msg)
+
+
+def read_json(key):
+    raw = near.storage_read(key)
+    if raw is None:
+        return None
+    return json.loads(raw)
+
+
+def write_json(key, value):
+    near.storage_write(key, json.dumps(value))
+
+
+def config():
+    cfg = read_json(CFG)
+    if cfg is None:
+        fail("contract is not initialized")
+    return cfg
+
+
+def save_config(cfg):
+    write_json(CFG, cfg)
+
+
+def stats():
+    return read_json(STATS)
+
+
+def save_stats(st):
+    write_json(STATS, st)
+
+
+def new_stats():
+    return {
+        "next_request_id": 1,
+        "total_requests": 0,
+        "pending": 0,
+        "completed": 0,
+        "failed": 0,
+        "timed_out": 0,
+        "cancelled": 0,
+        "total_payment": "0",
+        "total_charged": "0",
+        "total_refunded": "0",
+    }
+
+
+def add_amount(st, field, amount):
+    st[field] = str(int(st[field]) + amount)
+
+
+def request_key(request_id):
+    return "r:" + str(request_id)
+
+
+def output_key(request_id):
+    return "o:" + str(request_id)
+
+
+def input_key(request_id):
+    return "i:" + str(request_id)
+
+
+def get_request(request_id):
+    return read_json(request_key(request_id))
+
+
+def get_request_with_input(request_id):
+    req = get_request(request_id)
+    if req is not None:
+        inp = read_json(input_key(request_id))
+        req["input_data"] = inp["input_data"] if inp is not None else None
+        req["encrypted_secrets"] = inp["encrypted_secrets"] if inp is not None else None
+    return req
+
+
+def save_request(req):
+    write_json(request_key(req["request_id"]), req)
+
+
+def pending_ids():
+    ids = read_json(PENDING)
+    return ids if ids is not None else []
+
+
+def add_pending(request_id):
+    ids = pending_ids()
+    ids.append(request_id)
+    write_json(PENDING, ids)
+
+
+def remove_pending(request_id):
+    ids = pending_ids()
+    if request_id in ids:
+        ids.remove(request_id)
+        write_json(PENDING, ids)
+
+
+def parse_request_id(value):
+    # request ids travel as decimal strings (JSON numbers are accepted too)
+    if isinstance(value, bool):
+        fail("request_id must be a decimal string")
+    if isinstance(value, int):
+        rid = value
+    elif isinstance(value, str) and len(value) > 0 and len(value) <= 20 and value.isdigit():
+        rid = int(value)
+    else:
+        fail("request_id must be a decimal string")
+    if rid < 1:
+        fail("request_id must be positive")
+    return rid
+
+
+def load_request(request_id):
+    rid = parse_request_id(request_id)
+    req = get_request(rid)
+    if req is None:
+        fail("unknown request " + str(rid))
+    return req

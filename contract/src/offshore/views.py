@@ -1,0 +1,71 @@
+# Read-only views (MicroPython).
+import near
+
+import events
+import execution
+import pricing
+import state
+from state import fail
+
+MAX_PAGE = 100
+
+
+def get_request(request_id):
+    return state.get_request_with_input(state.parse_request_id(request_id))
+
+
+def list_pending(from_id, limit):
+    # Returns the JSON text itself: each stored record and its input object are spliced into one
+    # object and joined without being parsed and dumped again (MicroPython's json costs ~2 TGas per
+    # KB). Same shape as get_request.
+    start = 0 if from_id is None else state.parse_request_id(from_id)
+    if limit is None:
+        limit = 50
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        fail("limit must be a positive integer")
+    if limit > MAX_PAGE:
+        limit = MAX_PAGE
+    out = []
+    for rid in state.pending_ids():
+        if rid < start:
+            continue
+        record = near.storage_read(state.request_key(rid))
+        inp = near.storage_read(state.input_key(rid))
+        out.append(record if inp is None else record[:-1] + b", " + inp[1:])
+        if len(out) >= limit:
+            break
+    return b"[" + b",".join(out) + b"]"
+
+
+def get_config():
+    cfg = state.config()
+    return {
+        "owner_id": cfg["owner_id"],
+        "operator_id": cfg["operator_id"],
+        "paused": cfg["paused"],
+        "default_limits": cfg["default_limits"],
+        "max_limits": get_max_limits(),
+        "callback_gas": cfg["callback_gas"],
+        "yield_timeout_blocks": cfg["yield_timeout_blocks"],
+        "stale_after_ns": execution.STALE_AFTER_NS,
+        "max_input_bytes": cfg["max_input_bytes"],
+        "max_secrets_bytes": cfg["max_secrets_bytes"],
+        "max_output_bytes": cfg["max_output_bytes"],
+        "max_resume_payload_bytes": execution.MAX_RESUME_PAYLOAD,
+        "event_standard": events.STANDARD,
+        "event_version": events.VERSION,
+    }
+
+
+def get_max_limits():
+    return {
+        "max_instructions": pricing.MAX_INSTRUCTIONS,
+        "max_memory_mb": pricing.MAX_MEMORY_MB,
+        "max_execution_seconds": pricing.MAX_EXECUTION_SECONDS,
+    }
+
+
+def estimate(resource_limits):
+    cfg = state.config()
+    limits = pricing.resolve_limits(resource_limits, cfg["default_limits"], fail)
+    return str(pricing.estimate(cfg["pricing"], limits))
