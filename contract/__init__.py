@@ -4,13 +4,13 @@
 yield/resume); `build_offshore()` builds ours into `OFFSHORE_WASM` (what `make contract` does).
 """
 
-from pathlib import Path
+from pathlib import Path as _Path
 
 from contract.build import build_contract, toolchain_hash
 from contract.errors import ContractBuildError, ContractPackageError
 from contract.pricing import MAX_EXECUTION_SECONDS, MAX_INSTRUCTIONS, MAX_MEMORY_MB, Pricing, charge, cost, estimate
 
-_HERE = Path(__file__).resolve().parent
+_HERE = _Path(__file__).resolve().parent
 OFFSHORE_SOURCE = _HERE / "src" / "offshore" / "contract.py"
 OFFSHORE_WASM = _HERE / "res" / "offshore.wasm"
 CLIENT_SOURCE = _HERE / "src" / "client" / "client.py"
@@ -18,7 +18,7 @@ EVENT_STANDARD = "near-offshore"
 EVENT_VERSION = "1.0.0"
 
 
-def build_offshore(out: Path = OFFSHORE_WASM) -> Path:
+def build_offshore(out: _Path = OFFSHORE_WASM) -> _Path:
     """Builds (or takes from the cache) the offshore contract WASM."""
     return build_contract(OFFSHORE_SOURCE, out)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import time
 from dataclasses import dataclass
@@ -95,6 +96,22 @@ class OffshoreClient:
                             return str((data[0] if isinstance(data, list) else data)["request_id"])
             await asyncio.sleep(0.05)  # poll
         raise OffshoreError(f"request transaction {tx_hash} produced no request within {timeout_s:.0f}s")
+
+    async def result(self, tx_hash: str, *, timeout_s: float = 60.0) -> Any:
+        """What the contract returned to the caller once the yield resumed (Json parsed, Bytes base64)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:  # poll: the callback runs after the resume
+            outcome = await self._account.provider.json_rpc(
+                "tx", {"tx_hash": tx_hash, "sender_account_id": self.account_id, "wait_until": "INCLUDED"}
+            )
+            status = outcome.get("status") or {}
+            if outcome.get("final_execution_status") == "FINAL" and isinstance(status, dict):
+                if "Failure" in status:
+                    raise OffshoreError(f"request transaction failed: {json.dumps(status['Failure'])[:400]}")
+                value = status.get("SuccessValue") or ""
+                return json.loads(base64.b64decode(value)) if value else None
+            await asyncio.sleep(0.05)  # poll
+        raise OffshoreError(f"request transaction {tx_hash} not final after {timeout_s:.0f}s")
 
     async def wait(self, request_id: str, *, timeout_s: float = 120.0) -> dict[str, Any]:
         """The request's final on-chain record (status no longer pending)."""

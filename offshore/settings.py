@@ -40,7 +40,9 @@ class Settings(BaseSettings):
     execute_concurrency: int = Field(2, gt=0)
     settle_concurrency: int = Field(4, gt=0)
     views_refresh_interval_s: float = Field(10.0, gt=0, description="Projector view refresh period.")
-    max_output_bytes: int = Field(64 * 1024, gt=0, description="Guest stdout cap.")
+    max_output_bytes: int = Field(
+        12 * 1024, gt=0, description="Guest stdout cap; the contract takes 16384 chars (base64 of 12 KiB)."
+    )
 
 
 @cache

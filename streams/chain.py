@@ -16,7 +16,7 @@ from py_near.account import Account
 from py_near.exceptions.provider import JsonProviderError, RPCTimeoutError
 
 from streams.errors import ChainError
-from streams.settle.core import SentTransaction
+from streams.settle.core import SentTransaction, awaiting_resolve
 
 T = TypeVar("T")
 RESOLVE_GAS = 100 * 10**12  # resolve_execution measured well below this (contract/README.md)
@@ -94,8 +94,7 @@ class NearChain:
                 if isinstance(exc, JsonProviderError) and not _transient_rpc(exc):
                     raise ChainError(f"resolve_execution refused: {exc}") from exc
                 # The transaction may have landed anyway: never send a second one for a settled request.
-                view = await self.get_request(request_id)
-                if view is not None and str(view.get("status", "")).lower() != "pending":
+                if not awaiting_resolve(await self.get_request(request_id)):
                     return SentTransaction(str(getattr(exc, "trx_hash", "unknown")), "", attempt)
                 if attempt == self._attempts:
                     raise ChainError(f"resolve_execution failed after {attempt} attempts: {exc!r}") from exc

@@ -7,7 +7,7 @@ import types
 
 import pytest
 
-PACKAGES = ["offshore", "schemas", "streams"]
+PACKAGES = ["offshore", "schemas", "streams", "executor", "indexer", "devnet", "devnet.vm", "contract"]
 
 
 @pytest.mark.parametrize("name", PACKAGES)

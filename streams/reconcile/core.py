@@ -70,6 +70,8 @@ def due_for_redrive(
     """Pending requests old enough to be stuck, not re-driven recently, and still able to settle."""
     due = []
     for view in views:
+        if view.get("resolved"):
+            continue  # its callback settles it next block
         rid, created = str(view["request_id"]), int(view["created_height"])
         if height - created < after_blocks or height - last_redrive.get(rid, -(10**18)) < after_blocks:
             continue

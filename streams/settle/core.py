@@ -59,12 +59,20 @@ def response_payload(ev: ExecutionFinished) -> dict[str, Any]:
     return response
 
 
+def awaiting_resolve(view: dict[str, Any] | None) -> bool:
+    """Pending on chain and not yet resolved. A resolved request stays `pending` until its callback
+    runs a block later; resolving it again would be a second transaction."""
+    return view is not None and str(view.get("status", "")).lower() == "pending" and not view.get("resolved")
+
+
 def _not_pending_reason(view: dict[str, Any] | None) -> str | None:
     if view is None:
         return "not_found"
+    if awaiting_resolve(view):
+        return None
     status = str(view.get("status", "")).lower()
     if status == "pending":
-        return None
+        return "already_resolved"
     return {"completed": "already_resolved", "resolved": "already_resolved", "cancelled": "cancelled"}.get(
         status, "timed_out" if "time" in status else f"not_pending:{status}"
     )

@@ -33,6 +33,11 @@ def test_only_old_enough_and_still_settleable_requests_are_due() -> None:
     assert [v["request_id"] for v in due] == [2]
 
 
+def test_resolved_requests_awaiting_their_callback_are_not_due() -> None:
+    resolved = {**view(2, 960), "resolved": True}
+    assert due_for_redrive([resolved], height=1000, after_blocks=30, policy=POLICY, last_redrive={}) == []
+
+
 def test_recently_redriven_requests_wait() -> None:
     due = due_for_redrive([view(2, 960)], height=1000, after_blocks=30, policy=POLICY, last_redrive={"2": 990})
     assert due == []

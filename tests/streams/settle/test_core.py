@@ -40,6 +40,7 @@ POLICY = DeadlinePolicy(timeout_blocks=200, margin_blocks=10)
     [
         ({"status": "pending"}, 130, ResolutionSubmitted, None),
         ({"status": "completed"}, 130, SettlementSkipped, "already_resolved"),
+        ({"status": "pending", "resolved": True}, 130, SettlementSkipped, "already_resolved"),
         ({"status": "failed"}, 130, SettlementSkipped, "not_pending:failed"),
         ({"status": "cancelled"}, 130, SettlementSkipped, "cancelled"),
         ({"status": "timed_out"}, 130, SettlementSkipped, "timed_out"),
