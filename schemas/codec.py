@@ -102,24 +102,24 @@ def decode(data: bytes) -> Event:
 
 def _build(cls: type[Any], record: dict[str, Any]) -> Any:
     """Turns a decoded record into the (possibly nested) dataclass; unknown fields are dropped."""
-    hints = _hints(cls)
     kwargs = {}
-    for f in dataclasses.fields(cls):
-        if f.name not in record:
-            continue
-        value = record[f.name]
-        nested = _dataclass_in(hints[f.name])
-        kwargs[f.name] = _build(nested, value) if nested is not None and isinstance(value, dict) else value
+    for name, nested in _plan(cls):
+        if name in record:
+            value = record[name]
+            kwargs[name] = _build(nested, value) if nested is not None and isinstance(value, dict) else value
     return cls(**kwargs)
 
 
-_HINTS: dict[type[Any], dict[str, Any]] = {}
+_PLANS: dict[type[Any], tuple[tuple[str, type[Any] | None], ...]] = {}
 
 
-def _hints(cls: type[Any]) -> dict[str, Any]:
-    if cls not in _HINTS:
-        _HINTS[cls] = typing.get_type_hints(cls)
-    return _HINTS[cls]
+def _plan(cls: type[Any]) -> tuple[tuple[str, type[Any] | None], ...]:
+    """Per class, once: each field and the dataclass nested in it (decode is the projector's hot path)."""
+    plan = _PLANS.get(cls)
+    if plan is None:
+        hints = typing.get_type_hints(cls)
+        plan = _PLANS[cls] = tuple((f.name, _dataclass_in(hints[f.name])) for f in dataclasses.fields(cls))
+    return plan
 
 
 def _dataclass_in(hint: Any) -> type[Any] | None:

@@ -72,15 +72,15 @@ class NearChain:
     async def list_pending(self, *, page: int = 100) -> list[dict[str, Any]]:
         """Every pending request, paged by request id (`from` is inclusive)."""
         out: list[dict[str, Any]] = []
-        cursor = "0"
+        args: dict[str, Any] = {"limit": page}
         while True:
-            batch = await self.view("list_pending_requests", {"from": cursor, "limit": page})
+            batch = await self.view("list_pending_requests", args)
             if not isinstance(batch, list) or not batch:
                 return out
             out.extend(batch)
             if len(batch) < page:
                 return out
-            cursor = str(int(batch[-1]["request_id"]) + 1)
+            args = {"from": str(int(batch[-1]["request_id"]) + 1), "limit": page}
 
     async def resolve(self, request_id: str, response: dict[str, Any]) -> SentTransaction:
         """Sends resolve_execution once; after an unclear failure it re-reads the chain before resending."""

@@ -1,0 +1,137 @@
+"""End-to-end fixtures: the whole platform (devnet, broker, Postgres, every stage as a process)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import shutil
+import tempfile
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import executor.examples as examples
+from offshore.client import OffshoreClient, Submitted
+from offshore.local import CLIENTS, LocalPlatform, PlatformInfo
+
+LIMITS = {"max_instructions": 1_000_000_000, "max_memory_mb": 32, "max_execution_seconds": 5}
+
+
+@dataclass
+class Harness:
+    platform: LocalPlatform
+    info: PlatformInfo
+    repos: dict[str, tuple[str, str]]
+
+    def client(self, account: str) -> OffshoreClient:
+        info = self.info
+        return OffshoreClient(
+            rpc_url=info.rpc_url, account_id=account, secret_key=info.client_key(account), contract_id=info.contract_id
+        )
+
+    async def send(self, n: int, *, guest: str = "json_echo", concurrency: int = 8, **kw: Any) -> list[Submitted]:
+        """n requests spread over the client accounts, `concurrency` in flight per account."""
+        url, commit = self.repos[guest]
+        clients = [self.client(a) for a in CLIENTS]
+        for c in clients:
+            await c.__aenter__()
+        gates = [asyncio.Semaphore(concurrency) for _ in clients]
+
+        async def one(i: int) -> Submitted:
+            async with gates[i % len(clients)]:
+                body = kw.get("input_data", json.dumps({"i": i}))
+                return await clients[i % len(clients)].request(
+                    repo=url, commit=commit, input_data=body, limits=kw.get("limits", LIMITS), response_format="Json"
+                )
+
+        try:
+            return list(await asyncio.gather(*(one(i) for i in range(n))))
+        finally:
+            for c in clients:
+                await c.__aexit__()
+
+    async def finals(self, ids: list[str], *, timeout_s: float = 180) -> dict[str, dict[str, Any]]:
+        async with self.client(CLIENTS[0]) as c:
+            views = await asyncio.gather(*(c.wait(rid, timeout_s=timeout_s) for rid in ids))
+        return dict(zip(ids, views, strict=True))
+
+    def resolve_counts(self) -> Counter[str]:
+        """resolve_execution transactions per request id, read from every block on chain."""
+        return resolve_counts(self.info.block_api_url, self.info.contract_id)
+
+    def metrics(self, process: str) -> dict[str, float]:
+        return scrape(self.info.metrics[process])
+
+
+def resolve_counts(block_api_url: str, contract_id: str) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    final = _get(f"{block_api_url}/last_block/final")["block"]["header"]["height"]
+    first = _get(f"{block_api_url}/first_block")["block"]["header"]["height"]
+    for height in range(first, final + 1):
+        block = _get(f"{block_api_url}/block/{height}")
+        for shard in (block or {}).get("shards", ()):
+            for item in shard["chunk"]["transactions"]:
+                tx = item["transaction"]
+                if tx["receiver_id"] != contract_id:
+                    continue
+                for action in tx["actions"]:
+                    call = action.get("FunctionCall") if isinstance(action, dict) else None
+                    if call and call["method_name"] == "resolve_execution":
+                        counts[str(json.loads(base64.b64decode(call["args"]))["request_id"])] += 1
+    return counts
+
+
+def scrape(url: str) -> dict[str, float]:
+    """Prometheus text format -> {'name{labels}': value} (summing nothing; exact series)."""
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        text = resp.read().decode()
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            out[name] = float(value)
+    return out
+
+
+def total(metrics: dict[str, float], prefix: str) -> float:
+    return sum(v for k, v in metrics.items() if k.startswith(prefix))
+
+
+def _get(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def wait_until(predicate: Callable[[], bool], *, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():  # poll
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)  # poll
+
+
+def _harness(tmp_prefix: str, **platform_kw: Any) -> Iterator[Harness]:
+    state = Path(tempfile.mkdtemp(prefix=tmp_prefix, dir="/tmp"))
+    platform = LocalPlatform(state, **platform_kw)
+    try:
+        info = platform.start()
+        repos = {g: examples.publish(g, state / "repos") for g in ("json_echo", "infinite_loop", "sha256")}
+        yield Harness(platform, info, repos)
+    finally:
+        platform.stop()
+        if not os.environ.get("OFFSHORE_KEEP_E2E_STATE"):
+            shutil.rmtree(state, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def harness() -> Iterator[Harness]:
+    # 0.1 s blocks and a 600-block yield window (60 s): room for restarts and rebalances mid-run.
+    yield from _harness("offshore-e2e-", block_interval_s=0.1, yield_timeout_blocks=600, reconcile_after_blocks=80)
