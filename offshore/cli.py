@@ -127,6 +127,18 @@ def _db_refresh(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _up(args: argparse.Namespace, settings: Settings) -> int:
+    from offshore.up import run_up
+
+    return run_up(settings, block_interval_s=args.block_interval)
+
+
+def _request(args: argparse.Namespace, settings: Settings) -> int:
+    from offshore.up import run_request
+
+    return run_request(args, settings)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="offshore", description="NEAR Offshore: off-chain computation for NEAR.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -142,6 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
     topics.add_parser("create", help="create missing topics (idempotent)").set_defaults(handler=_topics_create)
 
     commands.add_parser("demo", help="run the end-to-end demo on the local stack").set_defaults(handler=_demo)
+    up = commands.add_parser("up", help="run the whole platform locally until Ctrl-C")
+    up.add_argument("--block-interval", type=float, default=0.5, help="devnet seconds per block")
+    up.set_defaults(handler=_up)
+    from offshore.up import add_request_parser
+
+    add_request_parser(commands).set_defaults(handler=_request)
 
     for stage, text in (("compile", "build sources to WASM"), ("execute", "run WASM"), ("settle", "resolve on chain")):
         commands.add_parser(stage, help=f"run the {stage} stage ({text})").set_defaults(handler=_stage)

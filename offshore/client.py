@@ -31,7 +31,11 @@ class OffshoreClient:
         self._account = Account(account_id, secret_key, rpc_addr=rpc_url)
 
     async def __aenter__(self) -> OffshoreClient:
-        await self._account.startup()
+        try:
+            await self._account.startup()
+        except Exception as exc:  # py-near raises its own, aiohttp's and OS errors here
+            await self._account.shutdown()
+            raise OffshoreError(f"cannot reach the NEAR RPC: {exc}") from exc
         return self
 
     async def __aexit__(self, *exc: object) -> None:

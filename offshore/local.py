@@ -70,6 +70,7 @@ class LocalPlatform:
         processes: tuple[str, ...] = (*PIPELINE, "project"),
         reconcile_after_blocks: int = 30,
         extra_env: dict[str, str] | None = None,
+        devnet_port: int = 0,
     ) -> None:
         self.state_dir = state_dir.resolve()
         self.contract_id = contract_id
@@ -79,6 +80,7 @@ class LocalPlatform:
         self._processes = processes
         self._reconcile_after = reconcile_after_blocks
         self._extra_env = extra_env or {}
+        self._devnet_port = devnet_port
         self._stack = LocalStack(self.state_dir / "stack")
         self._children: dict[str, _Child] = {}
         self.info: PlatformInfo | None = None
@@ -207,7 +209,7 @@ class LocalPlatform:
         child.proc = None
 
     def _start_devnet(self, endpoints: Endpoints, wasm: Path) -> PlatformInfo:
-        port = _free_port()
+        port = self._devnet_port or _free_port()
         credentials = self.state_dir / "credentials"
         init = json.dumps({"owner_id": OWNER, "operator_id": OPERATOR})
         argv = [

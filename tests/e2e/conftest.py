@@ -70,6 +70,15 @@ class Harness:
     def metrics(self, process: str) -> dict[str, float]:
         return scrape(self.info.metrics[process])
 
+    async def progressed(self, process: str, prefix: str, by: float, *, timeout_s: float = 60) -> None:
+        """Waits until a counter of a running process grew by `by`: the process is mid-run."""
+        start = total(self.metrics(process), prefix)
+        deadline = time.monotonic() + timeout_s
+        while total(self.metrics(process), prefix) < start + by:  # poll
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{process} made no progress on {prefix}")
+            await asyncio.sleep(0.05)  # poll
+
 
 def resolve_counts(block_api_url: str, contract_id: str) -> Counter[str]:
     counts: Counter[str] = Counter()

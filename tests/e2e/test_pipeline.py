@@ -97,8 +97,14 @@ async def test_redelivering_every_topic_causes_no_second_resolve(harness: Harnes
 async def test_sigkill_and_restart_of_every_stage_mid_run_settles_each_request_once(harness: Harness) -> None:
     platform = harness.platform
     sending = asyncio.create_task(harness.send(120, concurrency=4))
-    for process in ("compile", "execute", "settle", "indexer"):
-        await asyncio.sleep(1.5)  # let work pile up in this stage before it dies mid-run
+    progress = {
+        "compile": 'offshore_stage_messages_total{direction="out",stage="compile"',
+        "execute": 'offshore_stage_messages_total{direction="out",stage="execute"',
+        "settle": 'offshore_settlement_outcomes_total{outcome="resolved"}',
+        "indexer": "offshore_indexer_events_total",
+    }
+    for process, counter in progress.items():
+        await harness.progressed(process, counter, 5)  # it is mid-run: killed with work in flight
         platform.kill(process, signal.SIGKILL)
         platform.restart(process)
     sent = await sending
@@ -113,7 +119,7 @@ async def test_a_rebalance_between_two_workers_settles_each_request_once(harness
     platform.add_process("execute-2", "execute")
     platform.add_process("settle-2", "settle")
     sending = asyncio.create_task(harness.send(100, concurrency=4))
-    await asyncio.sleep(3)  # mid-run: requests are flowing through both workers
+    await harness.progressed("execute-2", 'offshore_stage_messages_total{direction="out",stage="execute"', 5)
     platform.kill("execute", signal.SIGTERM)  # a graceful stop: Faust rebalances onto execute-2
     platform.kill("settle-2", signal.SIGTERM)
     sent = await sending

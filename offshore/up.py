@@ -1,0 +1,116 @@
+"""`offshore up` and `offshore request`: the local platform for a developer, and one request to it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import threading
+import time
+from pathlib import Path
+
+from offshore.errors import ConfigError
+from offshore.local import CHAIN_ID, CLIENTS, LocalPlatform
+from offshore.settings import Settings
+
+UP_DIR = "up"
+
+
+def run_up(settings: Settings, *, block_interval_s: float) -> int:
+    from urllib.parse import urlparse
+
+    port = urlparse(settings.near_rpc_url).port or 3030  # where `offshore request` will look for the chain
+    platform = LocalPlatform(
+        settings.state_dir / UP_DIR,
+        contract_id=settings.contract_id,
+        block_interval_s=block_interval_s,
+        devnet_port=port,
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        info = platform.start(progress=True)
+        print()
+        print(f"NEAR JSON-RPC   {info.rpc_url}")
+        print(f"block API       {info.block_api_url}")
+        print(f"contract        {info.contract_id} (operator operator.test.near, owner owner.test.near)")
+        print(f"clients         {', '.join(CLIENTS)} (keys in {info.credentials_dir / CHAIN_ID})")
+        print(f"Kafka           {info.endpoints.kafka_bootstrap}")
+        print(f"Postgres        {info.endpoints.postgres_dsn}")
+        for name, url in info.metrics.items():
+            print(f"metrics {name:<8}{url}")
+        print(f"logs            {platform.state_dir / 'logs'}")
+        print("\nrunning; Ctrl-C stops everything")
+        while not stop.wait(1.0):  # supervise: a crashed component is restarted, as Kubernetes would
+            for name, alive in platform.alive().items():
+                if not alive:
+                    print(f"up: {name} exited; restarting it (see {platform.state_dir / 'logs' / name}.log)")
+                    platform.restart(name)
+    finally:
+        print("up: stopping ...")
+        platform.stop()
+        print("up: stopped")
+    return 0
+
+
+def add_request_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+    p = commands.add_parser("request", help="send one request_execution and (by default) wait for its result")
+    p.add_argument("--repo", required=True, help="git URL (https://..., or file://... on a dev platform)")
+    p.add_argument("--commit", required=True, help="full 40-hex commit sha")
+    p.add_argument("--target", default="wasm32-wasip1", choices=("wasm32-wasip1", "wasm"))
+    p.add_argument("--path", help="prebuilt .wasm path in the repo (--target wasm)")
+    p.add_argument("--input", default="", help="input on stdin; @FILE reads a file")
+    p.add_argument("--format", default="Text", choices=("Text", "Json", "Bytes"))
+    p.add_argument("--max-instructions", type=int)
+    p.add_argument("--max-memory-mb", type=int)
+    p.add_argument("--max-seconds", type=int)
+    p.add_argument("--secrets", help="sealed secrets from `offshore secrets encrypt`")
+    p.add_argument("--account", default=CLIENTS[0], help="sender account (key from the credentials dir)")
+    p.add_argument("--credentials-dir", type=Path, help="near-cli keys (default: the `offshore up` platform's)")
+    p.add_argument("--no-wait", action="store_true", help="return once the request is on chain")
+    return p
+
+
+def run_request(args: argparse.Namespace, settings: Settings) -> int:
+    from offshore.client import OffshoreClient
+
+    credentials = args.credentials_dir or settings.state_dir / UP_DIR / "credentials"
+    key_file = credentials / CHAIN_ID / f"{args.account}.json"
+    if not key_file.is_file():
+        raise ConfigError(f"no key for {args.account} in {credentials} (is `offshore up` running?)")
+    data = json.loads(key_file.read_text())
+    secret = str(data.get("private_key") or data.get("secret_key"))
+    body = Path(args.input[1:]).read_text() if args.input.startswith("@") else args.input
+    limits = {
+        k: v
+        for k, v in (
+            ("max_instructions", args.max_instructions),
+            ("max_memory_mb", args.max_memory_mb),
+            ("max_execution_seconds", args.max_seconds),
+        )
+        if v is not None
+    }
+
+    async def main() -> int:
+        async with OffshoreClient(
+            rpc_url=settings.near_rpc_url, account_id=args.account, secret_key=secret, contract_id=settings.contract_id
+        ) as client:
+            started = time.monotonic()
+            sub = await client.request(
+                repo=args.repo, commit=args.commit, build_target=args.target, path=args.path, input_data=body,
+                limits=limits, response_format=args.format, encrypted_secrets=args.secrets,
+            )  # fmt: skip
+            print(f"request {sub.request_id}  tx {sub.tx_hash}  deposit {sub.deposit} yoctoNEAR")
+            if args.no_wait:
+                return 0
+            view = await client.wait(sub.request_id)
+            output = await client.result(sub.tx_hash)
+            print(f"status    {view['status']} after {time.monotonic() - started:.1f}s")
+            print(f"output    {json.dumps(output) if output is not None else view.get('error')}")
+            print(f"used      {view['resources_used']}")
+            print(f"charged   {view['payment_charged']}  refunded {view['payment_refunded']} (yoctoNEAR)")
+            return 0 if view["status"] == "completed" else 1
+
+    return asyncio.run(main())
