@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from py_near.account import Account
@@ -88,6 +89,7 @@ class NearChain:
         args = {"request_id": request_id, "response": response}
         delay = 0.05
         for attempt in range(1, self._attempts + 1):
+            sent_at = datetime.now(UTC)
             try:
                 result = await self._account.function_call(self.contract_id, "resolve_execution", args, gas=RESOLVE_GAS)
             except (*_TRANSIENT, JsonProviderError) as exc:
@@ -95,7 +97,7 @@ class NearChain:
                     raise ChainError(f"resolve_execution refused: {exc}") from exc
                 # The transaction may have landed anyway: never send a second one for a settled request.
                 if not awaiting_resolve(await self.get_request(request_id)):
-                    return SentTransaction(str(getattr(exc, "trx_hash", "unknown")), "", attempt)
+                    return SentTransaction(str(getattr(exc, "trx_hash", "unknown")), "", attempt, sent_at)
                 if attempt == self._attempts:
                     raise ChainError(f"resolve_execution failed after {attempt} attempts: {exc!r}") from exc
                 await asyncio.sleep(delay)  # backoff between retries of a transient RPC failure
@@ -104,7 +106,7 @@ class NearChain:
             if isinstance(result.status, dict) and "Failure" in result.status:
                 raise ChainError(f"resolve_execution failed on chain: {result.status['Failure']}")
             tx = result.transaction
-            return SentTransaction(str(tx.hash), str(getattr(tx, "public_key", "")), attempt)
+            return SentTransaction(str(tx.hash), str(getattr(tx, "public_key", "")), attempt, sent_at)
         raise AssertionError("unreachable")
 
     async def _retry(self, call: Callable[[], Awaitable[T]]) -> T:

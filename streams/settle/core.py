@@ -24,6 +24,7 @@ class SentTransaction:
     tx_hash: str
     signer_public_key: str
     attempts: int
+    sent_at: datetime | None = None  # when the transaction left us (its inclusion comes blocks later)
 
 
 class Chain(Protocol):
@@ -92,6 +93,7 @@ async def settle_request(
     if policy.expired(req, height):
         return expired_event(req, policy, height, stage="settle", producer=producer)
     sent = await chain.resolve(req.request_id, response_payload(ev))
+    head["occurred_at"] = sent.sent_at or head["occurred_at"]
     return ResolutionSubmitted(
         event_id=f"resolved:{req.request_id}",
         tx_hash=sent.tx_hash,

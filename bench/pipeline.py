@@ -1,0 +1,131 @@
+"""Pipeline benchmark (SPEC 12): final block -> resolve sent latency, and sustained requests/s.
+
+The whole local platform runs as in production (devnet, broker, indexer, three stage processes);
+the tiny guest is compiled once first, so every measured request is a compile-cache hit. Latency is
+per request: the timestamp of the block holding its request receipt (final on the devnet as soon as
+it exists) to the moment settle submitted resolve_execution (ResolutionSubmitted.occurred_at).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+LATENCY_REQUESTS = 100
+THROUGHPUT_REQUESTS = 300
+BLOCK_INTERVAL_S = 0.1
+
+
+def run() -> dict[str, Any]:
+    import executor.examples as examples
+    from offshore.local import PIPELINE, LocalPlatform
+
+    state = Path(tempfile.mkdtemp(prefix="offshore-bench-", dir="/tmp"))
+    state.chmod(0o755)
+    platform = LocalPlatform(
+        state,
+        block_interval_s=BLOCK_INTERVAL_S,
+        processes=PIPELINE,
+        operator_keys=8,
+        extra_env={"OFFSHORE_SETTLE_CONCURRENCY": "16", "OFFSHORE_EXECUTE_CONCURRENCY": "4"},
+    )
+    try:
+        info = platform.start()
+        url, commit = examples.publish("sha256", state / "repos")
+        warm = asyncio.run(_send(info, url, commit, 3, concurrency=1))
+        asyncio.run(_wait(info, warm))
+        paced = asyncio.run(_send(info, url, commit, LATENCY_REQUESTS, concurrency=2))
+        asyncio.run(_wait(info, paced))
+        burst_started = time.time()
+        burst = asyncio.run(_send(info, url, commit, THROUGHPUT_REQUESTS, concurrency=16))
+        asyncio.run(_wait(info, burst))
+        requested, resolved = _events(info, set(paced) | set(burst))
+    finally:
+        platform.stop()
+        shutil.rmtree(state, ignore_errors=True)
+
+    latencies = sorted((resolved[r] - requested[r]) * 1000 for r in paced if r in resolved and r in requested)
+    done = [resolved[r] for r in burst if r in resolved]
+    span = max(done) - min(requested[r] for r in burst if r in requested)
+    return {
+        "latency_ms": {
+            "p50": round(statistics.median(latencies), 1),
+            "p99": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], 1),
+            "max": round(latencies[-1], 1),
+            "samples": len(latencies),
+        },
+        "requests_per_second": round(len(done) / span, 1),
+        "burst_requests": len(burst),
+        "burst_wall_seconds": round(time.time() - burst_started, 1),
+        "block_interval_s": BLOCK_INTERVAL_S,
+        "guest": "sha256 (C), compile-cache hit",
+        "targets": {"latency_ms.p50": "< 150", "latency_ms.p99": "< 1000"},
+    }
+
+
+async def _send(info: Any, url: str, commit: str, n: int, *, concurrency: int) -> list[str]:
+    from offshore.client import OffshoreClient
+    from offshore.local import CLIENTS
+
+    clients = [
+        OffshoreClient(rpc_url=info.rpc_url, account_id=a, secret_key=info.client_key(a), contract_id=info.contract_id)
+        for a in CLIENTS
+    ]
+    for c in clients:
+        await c.__aenter__()
+    gate = asyncio.Semaphore(concurrency)
+    limits = {"max_instructions": 100_000_000, "max_memory_mb": 16, "max_execution_seconds": 2}
+
+    async def one(i: int) -> str:
+        async with gate:
+            client = clients[i % len(clients)]
+            return (await client.request(repo=url, commit=commit, input_data=f"req {i}", limits=limits)).request_id
+
+    try:
+        return list(await asyncio.gather(*(one(i) for i in range(n))))
+    finally:
+        for c in clients:
+            await c.__aexit__()
+
+
+async def _wait(info: Any, ids: list[str]) -> None:
+    from offshore.client import OffshoreClient
+    from offshore.local import CLIENTS
+
+    account = CLIENTS[0]
+    async with OffshoreClient(
+        rpc_url=info.rpc_url, account_id=account, secret_key=info.client_key(account), contract_id=info.contract_id
+    ) as c:
+        for rid in ids:
+            await c.wait(rid, timeout_s=300)
+
+
+def _events(info: Any, ids: set[str]) -> tuple[dict[str, float], dict[str, float]]:
+    from schemas import ExecutionRequested, ResolutionSubmitted, decode
+    from streams.kafka import make_consumer
+    from streams.topics import REQUESTS, SETTLED
+
+    requested: dict[str, float] = {}
+    resolved: dict[str, float] = {}
+    consumer = make_consumer(info.endpoints.kafka_bootstrap, f"bench-{uuid.uuid4().hex[:8]}")
+    consumer.subscribe([REQUESTS.name, SETTLED.name])
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline and not (ids <= requested.keys() and ids <= resolved.keys()):  # poll
+            msg = consumer.poll(0.2)
+            if msg is None or msg.error() is not None:
+                continue
+            event = decode(msg.value() or b"")
+            if isinstance(event, ExecutionRequested) and event.event_id.startswith("chain:"):
+                requested.setdefault(event.request_id, event.timestamp_ns / 1e9)
+            elif isinstance(event, ResolutionSubmitted):
+                resolved.setdefault(event.request_id, event.occurred_at.timestamp())
+    finally:
+        consumer.close()
+    return requested, resolved
