@@ -12,15 +12,16 @@ import contextlib
 import json
 import signal
 import uuid
+from collections import Counter
 
 import pytest
 from confluent_kafka import KafkaException
 
 from contract.pricing import Pricing, charge
 from offshore.local import CLIENTS
-from schemas import SettlementSkipped, decode
+from schemas import DeadLetter, SettlementSkipped, decode
 from streams.kafka import make_consumer, make_producer
-from streams.topics import COMPILE_QUEUE, COMPILED, EXECUTED, REQUESTS, SETTLED
+from streams.topics import COMPILE_QUEUE, COMPILED, DEAD_LETTERS, EXECUTED, REQUESTS, SETTLED
 
 from .conftest import Harness, total, wait_until
 
@@ -145,6 +146,32 @@ async def test_requests_the_pipeline_lost_are_redriven_by_the_reconciler(harness
     counts = harness.resolve_counts()
     assert [counts[s.request_id] for s in sent] == [1, 1, 1]
     assert total(harness.metrics("settle"), "offshore_reconciler_redrives_total") >= 3
+
+
+async def test_poison_messages_go_to_dead_letters_and_never_block_a_partition(harness: Harness) -> None:
+    producer = make_producer(harness.info.endpoints.kafka_bootstrap)
+    poison = {
+        REQUESTS.name: b"\x00not avro",
+        COMPILED.name: b"\xc3\x01" + b"\xff" * 8 + b"garbage",
+        EXECUTED.name: b"{}",
+    }
+    for partition in range(REQUESTS.partitions):  # one in every partition, ahead of the next real request
+        for topic, value in poison.items():
+            producer.produce(topic, key=b"poison", value=value, partition=partition)
+    assert producer.flush(10) == 0
+    del producer
+    sent = await harness.send(4)
+    views = await harness.finals([s.request_id for s in sent])
+    assert {v["status"] for v in views.values()} == {"completed"}
+
+    letters = _read(
+        harness, [DEAD_LETTERS.name], f"dlq-{uuid.uuid4().hex[:6]}", want=lambda t, e: e.request_id == "poison",
+        count=len(poison) * REQUESTS.partitions,
+    )  # fmt: skip
+    by_stage = Counter(decode(value).stage for _, _, value in letters)  # type: ignore[attr-defined]
+    assert by_stage == {"route": 8, "execute": 8, "settle": 8}
+    example = decode(letters[0][2])
+    assert isinstance(example, DeadLetter) and example.error_type in {"DecodeError", "UnknownSchemaError"}
 
 
 def test_every_process_exports_metrics_that_moved(harness: Harness) -> None:
