@@ -83,8 +83,10 @@ def _indexer(args: argparse.Namespace, settings: Settings) -> int:
 def _secrets_encrypt(args: argparse.Namespace, settings: Settings) -> int:
     from streams.keystore import Keystore, encrypt_secrets
 
-    pairs = dict(item.split("=", 1) for item in args.pairs if "=" in item)
-    if len(pairs) != len(args.pairs):
+    items = sys.stdin.read().splitlines() if args.pairs == ["-"] else args.pairs  # "-": keep values off argv
+    items = [line for line in items if line.strip()]
+    pairs = dict(item.split("=", 1) for item in items if "=" in item)
+    if not pairs or len(pairs) != len(items):
         raise ConfigError("secrets are NAME=VALUE pairs")
     if args.public_key:
         public = bytes.fromhex(args.public_key)
@@ -182,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     encrypt.add_argument("--repo", required=True)
     encrypt.add_argument("--owner", required=True, help="the account that sends request_execution")
     encrypt.add_argument("--public-key", help="recipient key (hex) from the keystore")
-    encrypt.add_argument("pairs", nargs="+", metavar="NAME=VALUE")
+    encrypt.add_argument("pairs", nargs="+", metavar="NAME=VALUE", help="or - to read NAME=VALUE lines from stdin")
     encrypt.set_defaults(handler=_secrets_encrypt)
     return parser
 
