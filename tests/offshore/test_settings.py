@@ -41,3 +41,13 @@ def test_cli_prints_one_line_not_a_traceback(tmp_path: Path) -> None:
         "offshore: error: invalid setting OFFSHORE_STACK_POSTGRES_PORT: "
         "Input should be a valid integer, unable to parse string as an integer"
     ]
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    from offshore import Settings
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    missing = [
+        f"OFFSHORE_{name.upper()}" for name in Settings.model_fields if f"`OFFSHORE_{name.upper()}`" not in readme
+    ]
+    assert missing == []
