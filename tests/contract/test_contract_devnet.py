@@ -83,7 +83,7 @@ async def _wait_initialised(acc: Account) -> None:
         except Exception:
             if time.monotonic() > deadline:
                 raise
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)  # poll
 
 
 async def _view(acc: Account, method: str, args: dict[str, Any] | None = None) -> Any:
@@ -97,7 +97,7 @@ async def _wait_pending(acc: Account, count: int) -> list[dict[str, Any]]:
         if len(pending) >= count:
             return pending
         assert time.monotonic() < deadline, "request never became pending"
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.02)  # poll
 
 
 def _assert_panicked(status: dict[str, Any], text: str) -> None:
