@@ -101,7 +101,7 @@ def run_indexer_process(settings: Settings, *, from_height: int | None = None, t
         start_height=from_height if from_height is not None else settings.indexer_start_height,
         stop_height=to_height,
     )
-    progress = _progress_printer() if to_height is not None else None
+    progress = _progress_printer(from_height) if to_height is not None else None
 
     async def main() -> int | None:
         stop = asyncio.Event()
@@ -117,11 +117,11 @@ def run_indexer_process(settings: Settings, *, from_height: int | None = None, t
     return 0
 
 
-def _progress_printer() -> Callable[[int, int], None]:
+def _progress_printer(start: int | None) -> Callable[[int, int], None]:
     import time
 
     started = time.monotonic()
-    first: list[int] = []
+    first: list[int] = [] if start is None else [start]
 
     def show(height: int, target: int) -> None:
         if not first:
