@@ -7,6 +7,7 @@ have no meaning on a one-producer chain (proofs, approvals, validator data) are 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 from typing import Any
 
@@ -42,7 +43,9 @@ _AUTHOR = "devnet"
 _EMPTY_SIG = "ed25519:" + base58.b58encode(bytes(64)).decode()
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def b58(b: bytes) -> str:
+    """Cached: the same hashes are rendered in every view, and pure-Python base58 dominates block reads."""
     return base58.b58encode(b).decode()
 
 
