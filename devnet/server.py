@@ -357,6 +357,11 @@ async def _dispatch(devnet: Devnet, method: str, params: Any) -> Any:
         return await _tx(devnet, params, with_receipts=True)
     if method == "health":
         return None
+    if method == "devnet_advance_time":  # devnet only, like near-sandbox's sandbox_fast_forward
+        seconds = params.get("seconds") if isinstance(params, dict) else None
+        if not isinstance(seconds, int | float) or seconds < 0:
+            raise _parse_error('devnet_advance_time expects {"seconds": <non-negative number>}')
+        return {"time_offset_ns": await devnet.advance_time(float(seconds))}
     raise RpcError(
         {
             "name": "REQUEST_VALIDATION_ERROR",

@@ -211,6 +211,19 @@ class Devnet:
             except Exception:
                 log.exception("devnet block production failed")
 
+    async def advance_time(self, seconds: float) -> int:
+        """Moves block time forward without producing blocks (yields do not time out); returns the offset.
+
+        For time-based contract rules (e.g. cancelling a request pending for 10 minutes) in tests."""
+        if seconds < 0:
+            raise ValueError("block time only moves forward")
+
+        def shift(node: Node) -> int:
+            node.time_offset_ns += int(seconds * 1e9)
+            return node.time_offset_ns
+
+        return await self.call(shift)
+
     async def produce_block(self) -> int:
         """Produce one block now (in addition to the timer, or instead of it when the interval is 0)."""
         res = await self.call(self._produce)

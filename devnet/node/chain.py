@@ -233,6 +233,7 @@ class Node:
         self.chunk_by_hash: dict[bytes, int] = {}
         self.head: Block | None = None
         self.genesis_height = 1
+        self.time_offset_ns = 0  # devnet_advance_time: block time may run ahead of the wall clock
         self.outgoing: list[Receipt] = []
         self.postponed: dict[bytes, ActionReceipt] = {}
         self.waiting_for: dict[bytes, bytes] = {}  # data_id -> postponed receipt id
@@ -497,7 +498,7 @@ class Node:
         assert self.head is not None
         prev = self.head
         height = self.next_height()
-        ts = max(now_ns or time.time_ns(), prev.timestamp_ns + 1)
+        ts = max((now_ns or time.time_ns()) + self.time_offset_ns, prev.timestamp_ns + 1)
         block_hash = digest("block", height, prev.hash, ts)
         placeholder = Block(height, block_hash, prev.hash, prev.height, ts, b"", (), (), (), 0, 0, 0)
         res = BlockResult(block=placeholder)

@@ -244,3 +244,53 @@ async def test_views_over_rpc(accounts: dict[str, Account]) -> None:
     assert int(stats["total_payment"]) == int(stats["total_charged"]) + int(stats["total_refunded"]) + sum(
         int(r["payment"]) for r in await _view(alice, "list_pending_requests", {})
     )
+
+
+async def test_cancel_stale_execution_before_and_after_ten_minutes(
+    wasm_paths: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """The 10-minute rule through real transactions: the devnet moves block time forward on request
+    (`devnet_advance_time`), with a yield window long enough that the request is still pending."""
+    config = DevnetConfig(
+        port=0,
+        block_interval_s=0.02,
+        yield_timeout_blocks=100_000,
+        credentials_dir=tmp_path / "credentials",
+        genesis_accounts=tuple(GenesisAccount(account_id=a, balance=100 * NEAR) for a in (OWNER, OPERATOR, ALICE)),
+        deploy=(
+            ContractDeployment(
+                account_id=OFFSHORE,
+                wasm_path=wasm_paths[0],
+                init_method="new",
+                init_args=json.dumps({"owner_id": OWNER, "operator_id": OPERATOR}).encode(),
+            ),
+        ),
+    )
+    async with Devnet(config) as d:
+        alice = Account(ALICE, d.key(ALICE).secret_key_str, rpc_addr=d.rpc_url)
+        await alice.startup()
+        try:
+            await _wait_initialised(alice)
+            need = int(await _view(alice, "estimate_execution_cost", {}))
+            await alice.function_call(
+                OFFSHORE, "request_execution", {"code_source": SOURCE}, amount=need, gas=100 * TGAS, nowait=True
+            )
+            (req,) = await _wait_pending(alice, 1)
+            rid = str(req["request_id"])
+            early = await alice.function_call(OFFSHORE, "cancel_stale_execution", {"request_id": rid})
+            _assert_panicked(early.status, "not stale yet")
+
+            moved = await alice.provider.json_rpc("devnet_advance_time", {"seconds": 601})
+            assert moved["time_offset_ns"] == 601 * 10**9
+            before = await alice.get_balance()
+            late = await alice.function_call(OFFSHORE, "cancel_stale_execution", {"request_id": rid})
+            assert "SuccessValue" in late.status, late.status
+            cancelled = [json.loads(x[len("EVENT_JSON:") :]) for x in late.logs if x.startswith("EVENT_JSON:")]
+            assert cancelled[0]["event"] == "execution_cancelled"
+            assert cancelled[0]["data"][0]["refunded"] == str(need)
+            got = await _view(alice, "get_request", {"request_id": rid})
+            assert got["status"] == "cancelled"
+            assert await alice.get_balance() > before + need - NEAR // 100  # the refund minus this tx's gas
+            _record_gas("cancel_stale_execution", late.receipt_outcome[0].gas_burnt)
+        finally:
+            await alice.shutdown()

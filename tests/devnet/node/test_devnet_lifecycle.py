@@ -138,3 +138,17 @@ async def test_subprocess_devnet_and_credentials(tmp_path: Path, test_wasm: Path
         assert await root.get_balance("eve.test.near") == NEAR
         assert head > 1
         await root.shutdown()
+
+
+async def test_advance_time_moves_block_time_not_height(devnet_config: DevnetConfig) -> None:
+    cfg = dataclasses.replace(devnet_config, block_interval_s=0)
+    async with Devnet(cfg) as devnet:
+        h1 = await devnet.produce_block()
+        t1 = (await devnet.call(lambda n: n.head)).timestamp_ns
+        assert await devnet.advance_time(600) == 600 * 10**9
+        h2 = await devnet.produce_block()
+        t2 = (await devnet.call(lambda n: n.head)).timestamp_ns
+        assert h2 == h1 + 1
+        assert 600 * 10**9 <= t2 - t1 < 660 * 10**9
+        with pytest.raises(ValueError, match="only moves forward"):
+            await devnet.advance_time(-1)
