@@ -65,6 +65,7 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
         execute_concurrency=settings.execute_concurrency,
         settle_concurrency=settings.settle_concurrency,
         reconcile_after_blocks=settings.reconcile_after_blocks,
+        replication_factor=settings.kafka_replication_factor,
     )
 
 
@@ -77,7 +78,7 @@ def run_stage(stage: str, settings: Settings) -> int:
 
     _logging(settings)
     config = pipeline_config(settings)
-    create_topics(config.bootstrap)
+    create_topics(config.bootstrap, replication_factor=config.replication_factor)
     _start_metrics(settings)
     app = BUILDERS[stage](config)
     worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True, redirect_stdouts=False)
@@ -91,7 +92,7 @@ def run_indexer_process(settings: Settings, *, from_height: int | None = None, t
 
     _logging(settings)
     bootstrap = kafka_bootstrap(settings)
-    create_topics(bootstrap)
+    create_topics(bootstrap, replication_factor=settings.kafka_replication_factor)
     _start_metrics(settings)
     config = IndexerConfig(
         block_api_url=settings.block_api_url,
@@ -143,7 +144,7 @@ def run_projector_process(settings: Settings) -> int:
 
     _logging(settings)
     bootstrap = kafka_bootstrap(settings)
-    create_topics(bootstrap)
+    create_topics(bootstrap, replication_factor=settings.kafka_replication_factor)
     _start_metrics(settings)
     stats = run_projector(
         bootstrap=bootstrap, dsn=postgres_dsn(settings), refresh_interval_s=settings.views_refresh_interval_s

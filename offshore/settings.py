@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     reconcile_after_blocks: int = Field(30, gt=0, description="Pending this long -> re-drive.")
     execute_concurrency: int = Field(2, gt=0)
     settle_concurrency: int = Field(4, gt=0)
+    kafka_replication_factor: int = Field(1, gt=0, description="Replicas of topics the platform creates itself.")
     views_refresh_interval_s: float = Field(10.0, gt=0, description="Projector view refresh period.")
     max_output_bytes: int = Field(
         12 * 1024, gt=0, description="Guest stdout cap; the contract takes 16384 chars (base64 of 12 KiB)."

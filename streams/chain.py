@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from py_near.account import Account
-from py_near.exceptions.provider import JsonProviderError, RPCTimeoutError
+from py_near.exceptions.provider import InvalidNonce, JsonProviderError, RPCTimeoutError
 
 from streams.errors import ChainError
 from streams.settle.core import SentTransaction, awaiting_resolve
@@ -128,6 +128,8 @@ class NearChain:
 
 
 def _transient_rpc(exc: JsonProviderError) -> bool:
+    if isinstance(exc, InvalidNonce):
+        return True  # another settle replica took this key's next nonce; py-near re-reads it on the retry
     text = repr(exc.args).upper()
     return any(
         word in text

@@ -50,7 +50,9 @@ def make_consumer(bootstrap: str, group_id: str, **extra: Any) -> Consumer:
     return Consumer(consumer_config(bootstrap, group_id, **extra))
 
 
-def create_topics(bootstrap: str, topics: Iterable[Topic] = ALL_TOPICS, *, timeout: float = 15.0) -> list[str]:
+def create_topics(
+    bootstrap: str, topics: Iterable[Topic] = ALL_TOPICS, *, timeout: float = 15.0, replication_factor: int = 1
+) -> list[str]:
     """Creates the missing topics; returns the names it created. Safe to run any number of times."""
     admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 3})
     try:
@@ -61,7 +63,10 @@ def create_topics(bootstrap: str, topics: Iterable[Topic] = ALL_TOPICS, *, timeo
     if not wanted:
         return []
     futures = admin.create_topics(
-        [NewTopic(t.name, num_partitions=t.partitions, replication_factor=1, config=t.config()) for t in wanted],
+        [
+            NewTopic(t.name, num_partitions=t.partitions, replication_factor=replication_factor, config=t.config())
+            for t in wanted
+        ],
         operation_timeout=timeout,
     )
     created = []

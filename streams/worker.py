@@ -69,6 +69,7 @@ class PipelineConfig:
     reconcile_interval_s: float = 5.0
     reconcile_after_blocks: int = 30  # a request pending this long is re-driven
     app_prefix: str = "offshore"
+    replication_factor: int = 1  # of the topics Faust creates (its table changelog)
 
 
 class _DeadLetters:
@@ -145,7 +146,12 @@ def _producer(stage: str) -> str:
 
 
 def build_compile_app(config: PipelineConfig) -> faust.App:
-    app = create_app(f"{config.app_prefix}-compile", bootstrap=config.bootstrap, data_dir=_data_dir(config, "compile"))
+    app = create_app(
+        f"{config.app_prefix}-compile",
+        bootstrap=config.bootstrap,
+        data_dir=_data_dir(config, "compile"),
+        topic_replication_factor=config.replication_factor,
+    )
     store = executor.ArtifactStore(config.store)
     producer = _producer("compile")
 
@@ -182,7 +188,12 @@ def build_compile_app(config: PipelineConfig) -> faust.App:
 
 
 def build_execute_app(config: PipelineConfig, *, chain: NearChain | None = None) -> faust.App:
-    app = create_app(f"{config.app_prefix}-execute", bootstrap=config.bootstrap, data_dir=_data_dir(config, "execute"))
+    app = create_app(
+        f"{config.app_prefix}-execute",
+        bootstrap=config.bootstrap,
+        data_dir=_data_dir(config, "execute"),
+        topic_replication_factor=config.replication_factor,
+    )
     store = executor.ArtifactStore(config.store)
     runner = executor.Executor(config.executor)
     keystore = Keystore.from_hex(config.keystore_master_key) if config.keystore_master_key else None
@@ -243,7 +254,12 @@ def build_execute_app(config: PipelineConfig, *, chain: NearChain | None = None)
 
 
 def build_settle_app(config: PipelineConfig, *, chain: NearChain | None = None) -> faust.App:
-    app = create_app(f"{config.app_prefix}-settle", bootstrap=config.bootstrap, data_dir=_data_dir(config, "settle"))
+    app = create_app(
+        f"{config.app_prefix}-settle",
+        bootstrap=config.bootstrap,
+        data_dir=_data_dir(config, "settle"),
+        topic_replication_factor=config.replication_factor,
+    )
     near = chain or NearChain(
         rpc_url=config.rpc_url,
         contract_id=config.contract_id,
