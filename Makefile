@@ -24,7 +24,8 @@ $(APT_STAMP): system-packages.txt
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
 	@echo "setup: installing the project into $(VENV)"
-	@$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]' 2>&1 | grep -v "is ignored: it is neither" || true
+	@# pipefail keeps pip's exit status; the grep only hides this image's notes about absent local indexes
+	@$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]' 2>&1 | { grep -v "is ignored: it is neither" || true; }
 	@$(PY) -c "import offshore" && touch $@
 
 demo: setup
