@@ -1,7 +1,7 @@
-"""`python -m devnet`: run a devnet in the foreground (for subprocess tests and manual use).
+"""`python -m devnet` (also `offshore devnet`): run a devnet in the foreground until SIGINT/SIGTERM.
 
-The `offshore devnet` CLI is the documented entry point; this one exists so tests and other components
-can start a devnet as a separate process without the rest of the project's CLI.
+The one command-line front end of the devnet: `offshore devnet` passes its arguments here, and tests
+start it as a subprocess (`devnet.testing.DevnetProcess`) without the rest of the project's CLI.
 """
 
 from __future__ import annotations
@@ -9,39 +9,57 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import signal
 import sys
 from pathlib import Path
 
-from devnet.config import ContractDeployment, DevnetConfig
+from devnet.config import ContractDeployment, DevnetConfig, GenesisAccount
 from devnet.service import Devnet
 
 
-def _parse(argv: list[str]) -> DevnetConfig:
-    p = argparse.ArgumentParser(prog="python -m devnet", description="Run a local NEAR-compatible devnet.")
+def parse(argv: list[str], *, prog: str = "python -m devnet", credentials_dir: Path | None = None) -> DevnetConfig:
+    p = argparse.ArgumentParser(prog=prog, description="Run a local NEAR-compatible devnet.")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=3030)
+    p.add_argument("--port", type=int, default=3030, help="JSON-RPC and /v0/ block API port (NEAR localnet's)")
     p.add_argument("--block-interval", type=float, default=1.0, help="seconds between blocks")
     p.add_argument("--yield-timeout-blocks", type=int, default=200)
     p.add_argument("--chain-id", default="localnet")
-    p.add_argument("--credentials-dir", type=Path)
-    p.add_argument("--state-file", type=Path)
+    p.add_argument("--credentials-dir", type=Path, default=credentials_dir, help="near-cli style key files")
+    p.add_argument("--state-file", type=Path, help="persist the chain here so a restart continues it")
+    p.add_argument("--account", action="append", default=[], metavar="ACCOUNT", help="genesis account (repeatable)")
     p.add_argument(
         "--deploy",
         action="append",
         default=[],
-        metavar="ACCOUNT=WASM[:INIT_METHOD]",
-        help="deploy a contract at genesis (repeatable)",
+        metavar="ACCOUNT=WASM[:INIT_METHOD[:INIT_ARGS_JSON]]",
+        help="deploy a contract at genesis and optionally call its init method (repeatable)",
     )
+    p.add_argument("--rpc-error-rate", type=float, default=0.0, help="fault injection: share of RPCs failing")
+    p.add_argument("--rpc-latency", type=float, default=0.0, help="fault injection: seconds added to each RPC")
     a = p.parse_args(argv)
     deploy = []
     for spec in a.deploy:
         account, _, rest = spec.partition("=")
-        path, _, init = rest.partition(":")
-        if not account or not path:
-            p.error(f"--deploy expects ACCOUNT=WASM[:INIT_METHOD], got {spec!r}")
-        deploy.append(ContractDeployment(account_id=account, wasm_path=Path(path), init_method=init or None))
+        parts = rest.split(":", 2)
+        if not account or not parts[0]:
+            p.error(f"--deploy expects ACCOUNT=WASM[:INIT_METHOD[:INIT_ARGS_JSON]], got {spec!r}")
+        if not Path(parts[0]).is_file():
+            p.error(f"--deploy: no such contract file {parts[0]}")
+        init_args = parts[2] if len(parts) > 2 else "{}"
+        try:
+            json.loads(init_args)
+        except ValueError:
+            p.error(f"--deploy init args are not JSON: {init_args!r}")
+        deploy.append(
+            ContractDeployment(
+                account_id=account,
+                wasm_path=Path(parts[0]),
+                init_method=(parts[1] if len(parts) > 1 else "") or None,
+                init_args=init_args.encode(),
+            )
+        )
     return DevnetConfig(
         host=a.host,
         port=a.port,
@@ -50,7 +68,10 @@ def _parse(argv: list[str]) -> DevnetConfig:
         yield_timeout_blocks=a.yield_timeout_blocks,
         credentials_dir=a.credentials_dir,
         state_file=a.state_file,
+        genesis_accounts=tuple(GenesisAccount(account_id=name) for name in a.account),
         deploy=tuple(deploy),
+        rpc_error_rate=a.rpc_error_rate,
+        rpc_latency_s=a.rpc_latency,
     )
 
 
@@ -60,16 +81,17 @@ async def _run(config: DevnetConfig) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with Devnet(config) as devnet:
-        print(f"devnet ready rpc={devnet.rpc_url} head={devnet.head_height}", flush=True)
+        print(f"devnet ready rpc={devnet.rpc_url} blocks={devnet.block_api_url} head={devnet.head_height}", flush=True)
         await stop.wait()
 
 
-def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    config = _parse(sys.argv[1:] if argv is None else argv)
+def main(argv: list[str] | None = None, *, prog: str = "python -m devnet", credentials_dir: Path | None = None) -> int:
+    config = parse(sys.argv[1:] if argv is None else argv, prog=prog, credentials_dir=credentials_dir)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_run(config))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

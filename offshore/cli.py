@@ -100,9 +100,9 @@ def _secrets_encrypt(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _devnet(args: argparse.Namespace, settings: Settings) -> int:
-    from offshore import devnet_cli
+    from devnet.__main__ import main as devnet_main
 
-    return devnet_cli.run(args, settings.state_dir)
+    return devnet_main(args.devnet_args, prog="offshore devnet", credentials_dir=settings.state_dir / "credentials")
 
 
 def _project(args: argparse.Namespace, settings: Settings) -> int:
@@ -175,9 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_parser("migrate", help="apply pending migrations (idempotent)").set_defaults(handler=_db_migrate)
     db.add_parser("refresh", help="refresh the materialised views now").set_defaults(handler=_db_refresh)
 
-    from offshore import devnet_cli
-
-    devnet_cli.add_parser(commands).set_defaults(handler=_devnet)
+    commands.add_parser("devnet", help="run the local NEAR-compatible chain (see `offshore devnet --help`)")
 
     secrets = commands.add_parser("secrets", help="request secrets").add_subparsers(dest="action", required=True)
     encrypt = secrets.add_parser("encrypt", help="seal NAME=VALUE pairs for one repo and sender")
@@ -190,7 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words[:1] == ["devnet"]:  # the devnet parses its own options (the same as `python -m devnet`)
+        args = argparse.Namespace(devnet_args=words[1:], handler=_devnet)
+    else:
+        args = build_parser().parse_args(words)
     handler: Handler = args.handler
     try:
         return handler(args, get_settings())
