@@ -45,8 +45,6 @@ def parse(argv: list[str], *, prog: str = "python -m devnet", credentials_dir: P
         parts = rest.split(":", 2)
         if not account or not parts[0]:
             p.error(f"--deploy expects ACCOUNT=WASM[:INIT_METHOD[:INIT_ARGS_JSON]], got {spec!r}")
-        if not Path(parts[0]).is_file():
-            p.error(f"--deploy: no such contract file {parts[0]}")
         init_args = parts[2] if len(parts) > 2 else "{}"
         try:
             json.loads(init_args)
@@ -87,6 +85,10 @@ async def _run(config: DevnetConfig) -> None:
 
 def main(argv: list[str] | None = None, *, prog: str = "python -m devnet", credentials_dir: Path | None = None) -> int:
     config = parse(sys.argv[1:] if argv is None else argv, prog=prog, credentials_dir=credentials_dir)
+    for deployment in config.deploy:
+        if not deployment.wasm_path.is_file():
+            print(f"{prog}: error: --deploy: no such contract file {deployment.wasm_path}", file=sys.stderr)
+            return 2
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_run(config))
