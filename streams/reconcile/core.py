@@ -66,8 +66,10 @@ def due_for_redrive(
     after_blocks: int,
     policy: DeadlinePolicy,
     last_redrive: dict[str, int],
+    limit: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Pending requests old enough to be stuck, not re-driven recently, and still able to settle."""
+    """Pending requests old enough to be stuck, not re-driven recently, and still able to settle:
+    oldest first, at most `limit` (under a backlog, re-driving everything would double the load)."""
     due = []
     for view in views:
         if view.get("resolved"):
@@ -78,18 +80,27 @@ def due_for_redrive(
         if height + policy.margin_blocks >= created + policy.timeout_blocks:
             continue  # too late to settle: the chain times it out and refunds in full
         due.append(view)
-    return due
+    due.sort(key=lambda v: int(v["created_height"]))
+    return due if limit is None else due[:limit]
 
 
 class Reconciler:
     def __init__(
-        self, *, chain: PendingSource, requests_topic: Sink, after_blocks: int, policy: DeadlinePolicy, producer: str
+        self,
+        *,
+        chain: PendingSource,
+        requests_topic: Sink,
+        after_blocks: int,
+        policy: DeadlinePolicy,
+        producer: str,
+        max_per_run: int = 50,
     ) -> None:
         self._chain = chain
         self._topic = requests_topic
         self._after = after_blocks
         self._policy = policy
         self._producer = producer
+        self._max_per_run = max_per_run
         self._last: dict[str, int] = {}
 
     async def run_once(self) -> list[str]:
@@ -100,7 +111,12 @@ class Reconciler:
         self._last = {rid: h for rid, h in self._last.items() if rid in pending}
         redriven = []
         for view in due_for_redrive(
-            views, height=height, after_blocks=self._after, policy=self._policy, last_redrive=self._last
+            views,
+            height=height,
+            after_blocks=self._after,
+            policy=self._policy,
+            last_redrive=self._last,
+            limit=self._max_per_run,
         ):
             event = request_from_view(view, height=height, producer=self._producer)
             await self._topic.send(key=event.request_id.encode(), value=encode(event))

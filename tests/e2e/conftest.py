@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import os
 import shutil
@@ -19,6 +18,7 @@ from typing import Any
 import pytest
 
 import executor.examples as examples
+from offshore.audit import resolve_counts
 from offshore.client import OffshoreClient, Submitted
 from offshore.local import CLIENTS, LocalPlatform, PlatformInfo
 
@@ -80,24 +80,6 @@ class Harness:
             await asyncio.sleep(0.05)  # poll
 
 
-def resolve_counts(block_api_url: str, contract_id: str) -> Counter[str]:
-    counts: Counter[str] = Counter()
-    final = _get(f"{block_api_url}/last_block/final")["block"]["header"]["height"]
-    first = _get(f"{block_api_url}/first_block")["block"]["header"]["height"]
-    for height in range(first, final + 1):
-        block = _get(f"{block_api_url}/block/{height}")
-        for shard in (block or {}).get("shards", ()):
-            for item in shard["chunk"]["transactions"]:
-                tx = item["transaction"]
-                if tx["receiver_id"] != contract_id:
-                    continue
-                for action in tx["actions"]:
-                    call = action.get("FunctionCall") if isinstance(action, dict) else None
-                    if call and call["method_name"] == "resolve_execution":
-                        counts[str(json.loads(base64.b64decode(call["args"]))["request_id"])] += 1
-    return counts
-
-
 def scrape(url: str) -> dict[str, float]:
     """Prometheus text format -> {'name{labels}': value} (summing nothing; exact series)."""
     with urllib.request.urlopen(url, timeout=5) as resp:
@@ -112,11 +94,6 @@ def scrape(url: str) -> dict[str, float]:
 
 def total(metrics: dict[str, float], prefix: str) -> float:
     return sum(v for k, v in metrics.items() if k.startswith(prefix))
-
-
-def _get(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=10) as resp:
-        return json.loads(resp.read())
 
 
 def wait_until(predicate: Callable[[], bool], *, timeout_s: float, what: str) -> None:

@@ -74,3 +74,9 @@ async def test_redrive_republishes_the_request_once_per_window() -> None:
     event = decode(sink.sent[0][1])
     assert isinstance(event, ExecutionRequested)
     assert (event.request_id, event.block_height, event.input_data) == ("2", 960, "hi")
+
+
+def test_oldest_first_and_at_most_limit_per_run() -> None:
+    views = [view(i, created) for i, created in ((1, 950), (2, 900), (3, 960), (4, 920))]
+    due = due_for_redrive(views, height=1000, after_blocks=30, policy=POLICY, last_redrive={}, limit=2)
+    assert [v["request_id"] for v in due] == [2, 4]

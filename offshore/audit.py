@@ -1,0 +1,35 @@
+"""Chain-side audit: how many resolve_execution transactions each request got (exactly once = 1).
+
+Reads every block of a neardata-style block API, so it needs no trust in the pipeline's own records.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.request
+from collections import Counter
+from typing import Any
+
+
+def resolve_counts(block_api_url: str, contract_id: str) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    final = _get(f"{block_api_url}/last_block/final")["block"]["header"]["height"]
+    first = _get(f"{block_api_url}/first_block")["block"]["header"]["height"]
+    for height in range(first, final + 1):
+        block = _get(f"{block_api_url}/block/{height}")
+        for shard in (block or {}).get("shards", ()):
+            for item in shard["chunk"]["transactions"]:
+                tx = item["transaction"]
+                if tx["receiver_id"] != contract_id:
+                    continue
+                for action in tx["actions"]:
+                    call = action.get("FunctionCall") if isinstance(action, dict) else None
+                    if call and call["method_name"] == "resolve_execution":
+                        counts[str(json.loads(base64.b64decode(call["args"]))["request_id"])] += 1
+    return counts
+
+
+def _get(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        return json.loads(resp.read())
