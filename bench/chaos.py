@@ -34,7 +34,7 @@ def run() -> dict[str, Any]:
     state.chmod(0o755)
     # 600-block yields (60 s at 0.1 s blocks): room for restarts; re-drive after 8 s pending.
     platform = LocalPlatform(state, block_interval_s=0.1, yield_timeout_blocks=600, reconcile_after_blocks=80)
-    rng = random.Random(12)
+    rng = random.Random(int(os.environ.get("BENCH_CHAOS_SEED", "12")))
     kills: list[str] = []
     try:
         info = platform.start()
