@@ -41,6 +41,7 @@ from streams.chain import NearChain
 from streams.compile.core import compile_request, source_key
 from streams.deadline import DeadlinePolicy
 from streams.execute.core import execute_request
+from streams.execute.results import ResultStore
 from streams.keystore import Keystore
 from streams.reconcile.core import Reconciler
 from streams.settle.core import settle_request
@@ -69,7 +70,7 @@ class PipelineConfig:
     reconcile_interval_s: float = 5.0
     reconcile_after_blocks: int = 30  # a request pending this long is re-driven
     app_prefix: str = "offshore"
-    replication_factor: int = 1  # of the topics Faust creates (its table changelog)
+    replication_factor: int = 1  # of the internal topics Faust creates (e.g. its leader topic)
 
 
 class _DeadLetters:
@@ -199,7 +200,7 @@ def build_execute_app(config: PipelineConfig, *, chain: NearChain | None = None)
     keystore = Keystore.from_hex(config.keystore_master_key) if config.keystore_master_key else None
     near = chain or NearChain(rpc_url=config.rpc_url, contract_id=config.contract_id)
     producer = _producer("execute")
-    done = app.Table("execute-done", default=None, key_type=bytes, value_type=bytes, partitions=COMPILED.partitions)
+    done = ResultStore(config.store.root / "results")  # on the artifact volume every execute pod shares
     inflight: set[bytes] = set()
 
     class _NoSecrets:
@@ -214,7 +215,7 @@ def build_execute_app(config: PipelineConfig, *, chain: NearChain | None = None)
         if not isinstance(ev, WasmCompiled | CompilationFailed):
             raise SchemaError(f"{type(ev).__name__} does not belong on {COMPILED.name}")
         key = ev.request_id.encode()
-        stored = done.get(key)
+        stored = done.get(ev.request_id)
         if stored is not None or key in inflight:  # a duplicate: the first delivery emits
             metrics.DUPLICATES.labels("execute").inc()
             if stored is not None:
@@ -239,7 +240,7 @@ def build_execute_app(config: PipelineConfig, *, chain: NearChain | None = None)
             else:
                 metrics.FAILURES.labels("execute", "expired").inc()
             data = encode(out)
-            done[key] = data  # recorded before emitting: a crash in between re-emits, never re-runs
+            done.put(ev.request_id, data)  # recorded before emitting: a crash in between re-emits, never re-runs
             await _emit(app, "execute", out, data)
         finally:
             inflight.discard(key)
@@ -247,6 +248,11 @@ def build_execute_app(config: PipelineConfig, *, chain: NearChain | None = None)
     app.agent(app.topic(COMPILED.name), name="run", concurrency=config.execute_concurrency)(
         _guarded(app, "execute", run)
     )
+
+    async def prune() -> None:
+        await asyncio.to_thread(done.prune)
+
+    app.timer(600.0)(prune)
     return app
 
 
