@@ -27,8 +27,7 @@ def run() -> dict[str, Any]:
     import executor.examples as examples
     from bench.pipeline import _send
     from offshore.audit import resolve_counts
-    from offshore.client import OffshoreClient
-    from offshore.local import CLIENTS, LocalPlatform
+    from offshore.local import LocalPlatform
 
     state = Path(tempfile.mkdtemp(prefix="offshore-chaos-", dir="/tmp"))
     state.chmod(0o755)
@@ -53,17 +52,11 @@ def run() -> dict[str, Any]:
             done = asyncio.Event()
             monkey = asyncio.create_task(chaos(done))
             try:
-                ids = await _send(info, url, commit, REQUESTS, concurrency=8)
+                ids = await _send(info, url, commit, REQUESTS, concurrency=4)
             finally:
                 done.set()
                 await monkey
-            async with OffshoreClient(
-                rpc_url=info.rpc_url,
-                account_id=CLIENTS[0],
-                secret_key=info.client_key(CLIENTS[0]),
-                contract_id=info.contract_id,
-            ) as client:
-                views = {rid: await client.wait(rid, timeout_s=300) for rid in ids}
+            views = await info.wait_settled(ids, timeout_s=300)
             return ids, views, time.monotonic() - started
 
         ids, views, seconds = asyncio.run(main())
@@ -94,19 +87,8 @@ def run() -> dict[str, Any]:
 
 def _redrives(bootstrap: str) -> int:
     """Requests the reconciler re-published (event ids `redrive:...` on the requests topic)."""
-    import uuid
-
-    from schemas import decode
-    from streams.kafka import make_consumer
+    from streams.kafka import read_events
     from streams.topics import REQUESTS
 
-    consumer = make_consumer(bootstrap, f"chaos-{uuid.uuid4().hex[:6]}")
-    consumer.subscribe([REQUESTS.name])
-    count, last = 0, time.monotonic()
-    while time.monotonic() - last < 3:  # poll: read the topic until it has been quiet for 3 s
-        msg = consumer.poll(0.1)
-        if msg is not None and msg.error() is None:
-            last = time.monotonic()
-            count += decode(msg.value() or b"").event_id.startswith("redrive:")
-    consumer.close()
-    return count
+    events = read_events(bootstrap, (REQUESTS.name,), quiet_s=3, timeout_s=120)
+    return sum(e.event_id.startswith("redrive:") for e in events)

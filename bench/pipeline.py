@@ -13,7 +13,6 @@ import shutil
 import statistics
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +39,10 @@ def run() -> dict[str, Any]:
         url, commit = examples.publish("sha256", state / "repos")
         warm = asyncio.run(_send(info, url, commit, 3, concurrency=1))
         asyncio.run(_wait(info, warm))
-        paced = asyncio.run(_send(info, url, commit, LATENCY_REQUESTS, concurrency=2))
+        paced = asyncio.run(_send(info, url, commit, LATENCY_REQUESTS, concurrency=1))
         asyncio.run(_wait(info, paced))
         burst_started = time.time()
-        burst = asyncio.run(_send(info, url, commit, THROUGHPUT_REQUESTS, concurrency=16))
+        burst = asyncio.run(_send(info, url, commit, THROUGHPUT_REQUESTS, concurrency=8))
         asyncio.run(_wait(info, burst))
         requested, resolved = _events(info, set(paced) | set(burst))
     finally:
@@ -69,63 +68,37 @@ def run() -> dict[str, Any]:
     }
 
 
+LIMITS = {"max_instructions": 100_000_000, "max_memory_mb": 16, "max_execution_seconds": 2}
+
+
 async def _send(info: Any, url: str, commit: str, n: int, *, concurrency: int) -> list[str]:
-    from offshore.client import OffshoreClient
-    from offshore.local import CLIENTS
-
-    clients = [
-        OffshoreClient(rpc_url=info.rpc_url, account_id=a, secret_key=info.client_key(a), contract_id=info.contract_id)
-        for a in CLIENTS
-    ]
-    for c in clients:
-        await c.__aenter__()
-    gate = asyncio.Semaphore(concurrency)
-    limits = {"max_instructions": 100_000_000, "max_memory_mb": 16, "max_execution_seconds": 2}
-
-    async def one(i: int) -> str:
-        async with gate:
-            client = clients[i % len(clients)]
-            return (await client.request(repo=url, commit=commit, input_data=f"req {i}", limits=limits)).request_id
-
-    try:
-        return list(await asyncio.gather(*(one(i) for i in range(n))))
-    finally:
-        for c in clients:
-            await c.__aexit__()
+    """Request ids of n cache-hit requests; `concurrency` in flight per client account."""
+    sent = await info.send_many(
+        n, repo=url, commit=commit, concurrency=concurrency, input_for=lambda i: f"req {i}", limits=LIMITS,
+        response_format="Text",
+    )  # fmt: skip
+    return [s.request_id for s in sent]
 
 
 async def _wait(info: Any, ids: list[str]) -> None:
-    from offshore.client import OffshoreClient
-    from offshore.local import CLIENTS
-
-    account = CLIENTS[0]
-    async with OffshoreClient(
-        rpc_url=info.rpc_url, account_id=account, secret_key=info.client_key(account), contract_id=info.contract_id
-    ) as c:
-        for rid in ids:
-            await c.wait(rid, timeout_s=300)
+    await info.wait_settled(ids, timeout_s=300)
 
 
 def _events(info: Any, ids: set[str]) -> tuple[dict[str, float], dict[str, float]]:
-    from schemas import ExecutionRequested, ResolutionSubmitted, decode
-    from streams.kafka import make_consumer
+    from schemas import ExecutionRequested, ResolutionSubmitted
+    from streams.kafka import read_events
     from streams.topics import REQUESTS, SETTLED
 
     requested: dict[str, float] = {}
     resolved: dict[str, float] = {}
-    consumer = make_consumer(info.endpoints.kafka_bootstrap, f"bench-{uuid.uuid4().hex[:8]}")
-    consumer.subscribe([REQUESTS.name, SETTLED.name])
-    deadline = time.monotonic() + 120
-    try:
-        while time.monotonic() < deadline and not (ids <= requested.keys() and ids <= resolved.keys()):  # poll
-            msg = consumer.poll(0.2)
-            if msg is None or msg.error() is not None:
-                continue
-            event = decode(msg.value() or b"")
-            if isinstance(event, ExecutionRequested) and event.event_id.startswith("chain:"):
-                requested.setdefault(event.request_id, event.timestamp_ns / 1e9)
-            elif isinstance(event, ResolutionSubmitted):
-                resolved.setdefault(event.request_id, event.occurred_at.timestamp())
-    finally:
-        consumer.close()
+    for event in read_events(
+        info.endpoints.kafka_bootstrap,
+        (REQUESTS.name, SETTLED.name),
+        until=lambda: ids <= requested.keys() and ids <= resolved.keys(),
+        timeout_s=120,
+    ):
+        if isinstance(event, ExecutionRequested) and event.event_id.startswith("chain:"):
+            requested.setdefault(event.request_id, event.timestamp_ns / 1e9)
+        elif isinstance(event, ResolutionSubmitted):
+            resolved.setdefault(event.request_id, event.occurred_at.timestamp())
     return requested, resolved

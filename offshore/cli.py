@@ -48,14 +48,11 @@ def _stack_down(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _kafka_bootstrap(settings: Settings) -> str:
-    return settings.kafka_bootstrap or _stack(settings).endpoints().kafka_bootstrap
-
-
 def _topics_create(args: argparse.Namespace, settings: Settings) -> int:
+    from offshore.processes import kafka_bootstrap
     from streams import ALL_TOPICS, create_topics
 
-    created = set(create_topics(_kafka_bootstrap(settings)))
+    created = set(create_topics(kafka_bootstrap(settings)))
     for topic in ALL_TOPICS:
         print(f"{topic.name:<28} {'created' if topic.name in created else 'exists'}")
     return 0

@@ -85,9 +85,7 @@ class OffshoreClient:
     async def _request_id_of(self, tx_hash: str, timeout_s: float) -> str:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:  # poll: the receipt runs a block after inclusion
-            outcome = await self._account.provider.json_rpc(
-                "tx", {"tx_hash": tx_hash, "sender_account_id": self.account_id, "wait_until": "INCLUDED"}
-            )
+            outcome = await self._tx(tx_hash)
             for receipt in outcome.get("receipts_outcome") or ():
                 status = receipt["outcome"].get("status") or {}
                 if isinstance(status, dict) and "Failure" in status:
@@ -105,9 +103,7 @@ class OffshoreClient:
         """What the contract returned to the caller once the yield resumed (Json parsed, Bytes base64)."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:  # poll: the callback runs after the resume
-            outcome = await self._account.provider.json_rpc(
-                "tx", {"tx_hash": tx_hash, "sender_account_id": self.account_id, "wait_until": "INCLUDED"}
-            )
+            outcome = await self._tx(tx_hash)
             status = outcome.get("status") or {}
             if outcome.get("final_execution_status") == "FINAL" and isinstance(status, dict):
                 if "Failure" in status:
@@ -116,6 +112,13 @@ class OffshoreClient:
                 return json.loads(base64.b64decode(value)) if value else None
             await asyncio.sleep(0.05)  # poll
         raise OffshoreError(f"request transaction {tx_hash} not final after {timeout_s:.0f}s")
+
+    async def _tx(self, tx_hash: str) -> dict[str, Any]:
+        """The transaction's outcome so far (receipts executed up to now), once it is included."""
+        outcome: dict[str, Any] = await self._account.provider.json_rpc(
+            "tx", {"tx_hash": tx_hash, "sender_account_id": self.account_id, "wait_until": "INCLUDED"}
+        )
+        return outcome
 
     async def wait(self, request_id: str, *, timeout_s: float = 120.0) -> dict[str, Any]:
         """The request's final on-chain record (status no longer pending)."""

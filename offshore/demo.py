@@ -12,16 +12,14 @@ import asyncio
 import subprocess
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from offshore.client import OffshoreClient
 from offshore.local import CLIENTS, LocalPlatform, PlatformInfo
 from offshore.settings import Settings
-from schemas import ExecutionCompleted, ExecutionFinished, decode
+from schemas import ExecutionCompleted, ExecutionFinished
 from streams.topics import CHAIN, EXECUTED
 
 Out = Callable[[str], None]
@@ -108,10 +106,7 @@ async def _send_all(info: PlatformInfo, state: Path, out: Out) -> list[_Sent]:
     repos["<broken>"] = (*_broken_repo(state / "repos"), "wasm32-wasip1", None)
     keystore = Keystore.from_hex((state / "keystore.key").read_text().strip())
     out(f"demo: sending {len(CASES)} requests from {', '.join(CLIENTS)} ...")
-    clients = [
-        OffshoreClient(rpc_url=info.rpc_url, account_id=a, secret_key=info.client_key(a), contract_id=info.contract_id)
-        for a in CLIENTS
-    ]
+    clients = [info.client(a) for a in CLIENTS]
     for client in clients:
         await client.__aenter__()
     try:
@@ -160,25 +155,18 @@ def _read_events(
     info: PlatformInfo, ids: set[str]
 ) -> tuple[dict[str, ExecutionCompleted], dict[str, ExecutionFinished]]:
     """The contract's execution_completed events (via the indexer) and the pipeline's outputs."""
-    from streams.kafka import make_consumer
+    from streams.kafka import read_events
 
     completed: dict[str, ExecutionCompleted] = {}
     finished: dict[str, ExecutionFinished] = {}
-    consumer = make_consumer(info.endpoints.kafka_bootstrap, f"demo-{uuid.uuid4().hex[:8]}")
-    consumer.subscribe([CHAIN.name, EXECUTED.name])
-    deadline = time.monotonic() + 60
-    try:
-        while time.monotonic() < deadline and not (ids <= completed.keys() and ids <= finished.keys()):  # poll
-            msg = consumer.poll(0.2)
-            if msg is None or msg.error() is not None:
-                continue
-            event = decode(msg.value() or b"")
-            if isinstance(event, ExecutionCompleted):
-                completed[event.request_id] = event
-            elif isinstance(event, ExecutionFinished):
-                finished[event.request_id] = event
-    finally:
-        consumer.close()
+    topics = (CHAIN.name, EXECUTED.name)
+    for event in read_events(
+        info.endpoints.kafka_bootstrap, topics, until=lambda: ids <= completed.keys() and ids <= finished.keys()
+    ):
+        if isinstance(event, ExecutionCompleted):
+            completed[event.request_id] = event
+        elif isinstance(event, ExecutionFinished):
+            finished[event.request_id] = event
     return completed, finished
 
 

@@ -13,16 +13,18 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from offshore.client import OffshoreClient, Submitted
 from offshore.errors import StackError
-from offshore.stack import Endpoints, LocalStack
+from offshore.stack import Endpoints, LocalStack, free_port
 
 OWNER = "owner.test.near"
 OPERATOR = "operator.test.near"
@@ -47,6 +49,50 @@ class PlatformInfo:
         path = self.credentials_dir / CHAIN_ID / f"{account_id}.json"
         data = json.loads(path.read_text())
         return str(data.get("private_key") or data["secret_key"])
+
+    def client(self, account_id: str) -> OffshoreClient:
+        return OffshoreClient(
+            rpc_url=self.rpc_url,
+            account_id=account_id,
+            secret_key=self.client_key(account_id),
+            contract_id=self.contract_id,
+        )
+
+    async def send_many(
+        self,
+        n: int,
+        *,
+        repo: str,
+        commit: str,
+        concurrency: int,
+        input_for: Callable[[int], str] = lambda i: json.dumps({"i": i}),
+        limits: dict[str, int] | None = None,
+        response_format: str = "Json",
+    ) -> list[Submitted]:
+        """n requests spread round-robin over the client accounts, `concurrency` in flight per account."""
+        clients = [self.client(a) for a in CLIENTS]
+        gates = [asyncio.Semaphore(concurrency) for _ in clients]
+        async with contextlib.AsyncExitStack() as stack:
+            for c in clients:
+                await stack.enter_async_context(c)
+
+            async def one(i: int) -> Submitted:
+                async with gates[i % len(clients)]:
+                    return await clients[i % len(clients)].request(
+                        repo=repo,
+                        commit=commit,
+                        input_data=input_for(i),
+                        limits=limits,
+                        response_format=response_format,
+                    )
+
+            return list(await asyncio.gather(*(one(i) for i in range(n))))
+
+    async def wait_settled(self, ids: list[str], *, timeout_s: float = 180) -> dict[str, dict[str, Any]]:
+        """Each request's final on-chain record (no longer pending)."""
+        async with self.client(CLIENTS[0]) as c:
+            views = await asyncio.gather(*(c.wait(rid, timeout_s=timeout_s) for rid in ids))
+        return dict(zip(ids, views, strict=True))
 
 
 @dataclass
@@ -117,7 +163,7 @@ class LocalPlatform:
                     env["OFFSHORE_OPERATOR_KEYS"] = ",".join(operator_keys)
                 if name == "execute":
                     env["OFFSHORE_KEYSTORE_MASTER_KEY"] = master_key
-                port = _free_port()
+                port = free_port()
                 env["OFFSHORE_METRICS_PORT"] = str(port)
                 info.metrics[name] = f"http://127.0.0.1:{port}/metrics"
                 self._spawn(_Child(name, [sys.executable, "-m", "offshore.cli", name], env, self._log(name)))
@@ -159,7 +205,7 @@ class LocalPlatform:
         """Another process of a stage (e.g. a second `execute` worker); returns its metrics URL."""
         assert self.info is not None
         base = next(c for c in self._children.values() if c.argv[-1] == command)
-        port = metrics_port or _free_port()
+        port = metrics_port or free_port()
         env = {**base.env, "OFFSHORE_METRICS_PORT": str(port)}
         self._spawn(_Child(name, base.argv, env, self._log(name)))
         url = f"http://127.0.0.1:{port}/metrics"
@@ -209,7 +255,7 @@ class LocalPlatform:
         child.proc = None
 
     def _start_devnet(self, endpoints: Endpoints, wasm: Path) -> PlatformInfo:
-        port = self._devnet_port or _free_port()
+        port = self._devnet_port or free_port()
         credentials = self.state_dir / "credentials"
         init = json.dumps({"owner_id": OWNER, "operator_id": OPERATOR})
         argv = [
@@ -322,9 +368,3 @@ def _contract_ready(rpc: str, contract_id: str) -> bool:
         return False
     result = data.get("result")
     return isinstance(result, dict) and "error" not in result and bool(result.get("result"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])

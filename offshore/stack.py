@@ -106,7 +106,7 @@ class LocalStack:
 
     def _start_broker(self) -> ServiceState:
         binary = _broker_binary()
-        port = self._kafka_port or _free_port()
+        port = self._kafka_port or free_port()
         _require_free(port)
         url = f"tcp://127.0.0.1:{port}"
         log = self.state_dir / "kafka.log"
@@ -124,7 +124,7 @@ class LocalStack:
         if not (data / "PG_VERSION").exists():
             self._initdb(bindir, data, as_user)
         (data / "postmaster.pid").unlink(missing_ok=True)  # left by a killed server; we checked it is dead
-        port = self._postgres_port or _free_port()
+        port = self._postgres_port or free_port()
         _require_free(port)
         log = self.state_dir / "postgres.log"
         cmd = [
@@ -252,7 +252,7 @@ def _make_traversable(path: Path, user: str) -> None:
             raise StackError(f"{parent} is not traversable by user {user}: use a state dir under a 0755 path")
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])

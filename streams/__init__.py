@@ -1,7 +1,7 @@
 """Faust stream stages (compile, execute, settle), the topic registry and the Kafka client setup."""
 
 from streams.errors import KafkaError, PipelineError
-from streams.kafka import consumer_config, create_topics, make_consumer, make_producer, producer_config
+from streams.kafka import consumer_config, create_topics, make_consumer, make_producer, producer_config, read_events
 from streams.topics import ALL_TOPICS, Topic, topic_for
 
 __all__ = [
@@ -14,5 +14,6 @@ __all__ = [
     "make_consumer",
     "make_producer",
     "producer_config",
+    "read_events",
     "topic_for",
 ]

@@ -6,13 +6,16 @@ a redelivery is harmless. Kafka transactions are not used: Tansu shows aborted r
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
+from schemas import Event
 from streams.errors import KafkaError
 from streams.topics import ALL_TOPICS, Topic
 
@@ -79,3 +82,32 @@ def create_topics(
                 continue
             raise KafkaError(f"cannot create topic {name}: {exc}") from exc
     return created
+
+
+def read_events(
+    bootstrap: str,
+    topics: Iterable[str],
+    *,
+    until: Callable[[], bool] = lambda: False,
+    timeout_s: float = 60.0,
+    quiet_s: float | None = None,
+) -> Iterator[Event]:
+    """Decoded events of `topics` from the beginning, in a throwaway group, until `until()` holds, the
+    topics stay quiet for `quiet_s`, or `timeout_s` passes (for tools, the demo and benchmarks)."""
+    from schemas import decode
+
+    consumer = make_consumer(bootstrap, f"reader-{uuid.uuid4().hex[:8]}")
+    consumer.subscribe(list(topics))
+    deadline = last = time.monotonic()
+    deadline += timeout_s
+    try:
+        while not until() and time.monotonic() < deadline:  # poll
+            if quiet_s is not None and time.monotonic() - last > quiet_s:
+                return
+            msg = consumer.poll(0.1)
+            if msg is None or msg.error() is not None:
+                continue
+            last = time.monotonic()
+            yield decode(msg.value() or b"")
+    finally:
+        consumer.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import shutil
 import tempfile
@@ -20,7 +19,7 @@ import pytest
 import executor.examples as examples
 from offshore.audit import resolve_counts
 from offshore.client import OffshoreClient, Submitted
-from offshore.local import CLIENTS, LocalPlatform, PlatformInfo
+from offshore.local import LocalPlatform, PlatformInfo
 
 LIMITS = {"max_instructions": 1_000_000_000, "max_memory_mb": 32, "max_execution_seconds": 5}
 
@@ -32,36 +31,17 @@ class Harness:
     repos: dict[str, tuple[str, str]]
 
     def client(self, account: str) -> OffshoreClient:
-        info = self.info
-        return OffshoreClient(
-            rpc_url=info.rpc_url, account_id=account, secret_key=info.client_key(account), contract_id=info.contract_id
-        )
+        return self.info.client(account)
 
     async def send(self, n: int, *, guest: str = "json_echo", concurrency: int = 8, **kw: Any) -> list[Submitted]:
         """n requests spread over the client accounts, `concurrency` in flight per account."""
         url, commit = self.repos[guest]
-        clients = [self.client(a) for a in CLIENTS]
-        for c in clients:
-            await c.__aenter__()
-        gates = [asyncio.Semaphore(concurrency) for _ in clients]
-
-        async def one(i: int) -> Submitted:
-            async with gates[i % len(clients)]:
-                body = kw.get("input_data", json.dumps({"i": i}))
-                return await clients[i % len(clients)].request(
-                    repo=url, commit=commit, input_data=body, limits=kw.get("limits", LIMITS), response_format="Json"
-                )
-
-        try:
-            return list(await asyncio.gather(*(one(i) for i in range(n))))
-        finally:
-            for c in clients:
-                await c.__aexit__()
+        return await self.info.send_many(
+            n, repo=url, commit=commit, concurrency=concurrency, limits=kw.get("limits", LIMITS)
+        )
 
     async def finals(self, ids: list[str], *, timeout_s: float = 180) -> dict[str, dict[str, Any]]:
-        async with self.client(CLIENTS[0]) as c:
-            views = await asyncio.gather(*(c.wait(rid, timeout_s=timeout_s) for rid in ids))
-        return dict(zip(ids, views, strict=True))
+        return await self.info.wait_settled(ids, timeout_s=timeout_s)
 
     def resolve_counts(self) -> Counter[str]:
         """resolve_execution transactions per request id, read from every block on chain."""
