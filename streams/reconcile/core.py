@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from schemas import CodeSource, ExecutionRequested, ResourceLimits, encode
 from streams import metrics
 from streams.deadline import DeadlinePolicy
+from streams.settle.core import awaiting_resolve
 
 
 class PendingSource(Protocol):
@@ -72,8 +73,8 @@ def due_for_redrive(
     oldest first, at most `limit` (under a backlog, re-driving everything would double the load)."""
     due = []
     for view in views:
-        if view.get("resolved"):
-            continue  # its callback settles it next block
+        if not awaiting_resolve(view):
+            continue  # resolved, its callback settles it next block
         rid, created = str(view["request_id"]), int(view["created_height"])
         if height - created < after_blocks or height - last_redrive.get(rid, -(10**18)) < after_blocks:
             continue
