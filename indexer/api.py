@@ -19,7 +19,7 @@ import logging
 import re
 import time
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from yarl import URL
@@ -85,10 +85,10 @@ class BlockApi:
     async def first_height(self) -> int:
         return await self._height("/first_block", "first")
 
-    async def block(self, height: int) -> dict[str, object] | None:
+    async def block(self, height: int) -> dict[str, Any] | None:
         """The block parsed, or None if the API answers `null` for the height."""
         raw = await self.raw_block(height)
-        block: dict[str, object] | None = json.loads(raw)
+        block: dict[str, Any] | None = json.loads(raw)
         return block
 
     async def raw_block(self, height: int) -> bytes:
