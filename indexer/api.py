@@ -152,7 +152,10 @@ class BlockApi:
                 if resp.status == 200:
                     return await resp.read()
                 if resp.status in _REDIRECTS and "Location" in resp.headers:
-                    target = url.join(URL(resp.headers["Location"]))
+                    try:
+                        target = url.join(URL(resp.headers["Location"]))
+                    except ValueError:
+                        raise _Retry("invalid_redirect") from None
                     match = _BLOCK_PATH.search(target.path)
                     if stop_at_block and match:
                         return int(match.group(1))

@@ -52,7 +52,7 @@ class IndexerConfig:
     block_api_url: str  # e.g. http://127.0.0.1:3030/v0
     contract_id: str
     checkpoint_path: Path
-    api_key: str | None = None  # sent as `?apiKey=` on every request and redirect hop (fastnear's way)
+    api_key: str | None = field(default=None, repr=False)  # sent as `?apiKey=` on every request and hop
     start_height: int | None = None  # used when there is no checkpoint; None = the API's first block
     stop_height: int | None = None  # backfill up to this height and return; None = follow forever
     window: int = 128  # blocks fetched concurrently, and blocks per published batch (bench: 128 > 64 > 256)

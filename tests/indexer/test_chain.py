@@ -93,3 +93,10 @@ def test_the_api_key_is_redacted_from_urls() -> None:
     url = "https://a0.mainnet.neardata.xyz/v0/block/9820210/headers?apiKey=s3cr3t&x=1"
     assert "s3cr3t" not in redact(url) and "REDACTED" in redact(url) and "x=1" in redact(url)
     assert redact("http://127.0.0.1:3030/v0/block/1") == "http://127.0.0.1:3030/v0/block/1"
+
+
+def test_the_api_key_is_not_in_the_config_repr() -> None:
+    from indexer import IndexerConfig
+
+    config = IndexerConfig(block_api_url="https://x/v0", contract_id="c", checkpoint_path=Path("cp"), api_key="s3cr3t")
+    assert "s3cr3t" not in repr(config) and config.api_key == "s3cr3t"
