@@ -3,16 +3,19 @@
 Only successful receipts whose receiver is our contract count (a failed receipt's logs describe state
 that was rolled back). Event ids are `chain:<height>:<receipt_id>:<log index>:<item index>`, so a
 re-read block yields the same ids and downstream drops the duplicates. A log that claims our standard
-but cannot be mapped becomes a DeadLetter instead of stopping the indexer.
+but cannot be mapped becomes a DeadLetter instead of stopping the indexer; an event kind this indexer
+does not know is ignored (counted), never dead-lettered: a newer contract may log more kinds.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from indexer import metrics
 from schemas import (
     CodeSource,
     DeadLetter,
@@ -27,6 +30,8 @@ from schemas import (
 STANDARD = "near-offshore"
 EVENT_PREFIX = "EVENT_JSON:"
 PRODUCER = "indexer"
+KNOWN_EVENTS = frozenset({"execution_requested", "execution_completed", "execution_cancelled"})
+_LABEL = re.compile(r"[a-z][a-z0-9_]{0,39}")  # an event name fit for a metric label; others are "other"
 
 
 @dataclass(frozen=True)
@@ -84,22 +89,26 @@ def parse_event_log(log: str, site: LogSite) -> list[Event]:
         return []  # not NEP-297 JSON at all: not ours to judge
     if not isinstance(envelope, dict) or envelope.get("standard") != STANDARD:
         return []
+    kind = str(envelope.get("event"))
+    if kind not in KNOWN_EVENTS:
+        # A newer contract may log kinds this indexer has no schema for: ignored, whatever their data.
+        metrics.UNKNOWN_EVENTS.labels(kind if _LABEL.fullmatch(kind) else "other").inc()
+        return []
     data = envelope.get("data")
     items = data if isinstance(data, list) else [data]
     out: list[Event] = []
     for item_index, item in enumerate(items):
         event_id = f"chain:{site.block.height}:{site.receipt_id}:{site.log_index}:{item_index}"
         try:
-            event = _map(str(envelope.get("event")), item, event_id, site)
+            event = _map(kind, item, event_id, site)
         except (KeyError, TypeError, ValueError) as exc:
             out.append(_dead_letter(log, event_id, site, exc))
             continue
-        if event is not None:
-            out.append(event)
+        out.append(event)
     return out
 
 
-def _map(kind: str, data: dict[str, Any], event_id: str, site: LogSite) -> Event | None:
+def _map(kind: str, data: dict[str, Any], event_id: str, site: LogSite) -> Event:
     head: dict[str, Any] = {
         "event_id": event_id,
         "request_id": str(data["request_id"]),
@@ -151,9 +160,7 @@ def _map(kind: str, data: dict[str, Any], event_id: str, site: LogSite) -> Event
             payment_charged=str(int(data["payment_charged"])),
             payment_refunded=str(int(data["payment_refunded"])),
         )
-    if kind == "execution_cancelled":
-        return ExecutionCancelled(**head, **chain, reason=str(data["reason"]), refunded=str(int(data["refunded"])))
-    return None  # a newer event kind: ignored until a schema exists for it
+    return ExecutionCancelled(**head, **chain, reason=str(data["reason"]), refunded=str(int(data["refunded"])))
 
 
 def _dead_letter(log: str, event_id: str, site: LogSite, exc: Exception) -> DeadLetter:

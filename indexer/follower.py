@@ -1,11 +1,15 @@
 """Follows final blocks of a neardata-style API and publishes our contract's events to Kafka.
 
-Never skips a block: a height that is not produced yet (404) or an API error is retried, a height the
-API reports as skipped (`null`) is the only one passed over. Up to `window` blocks are fetched
-concurrently (a sliding window, so one slow block does not stall the others) but processed in height
-order; events are published in batches of `window` blocks while the next blocks are being fetched. The
-checkpoint moves only after Kafka acknowledged every event up to that height, so a crash re-reads at
-most a couple of batches and the re-read events are duplicates with the same ids.
+Never passes over a real block: a height not produced yet (404) or an API error is retried, and a
+height answered `null` is passed over only once the next real block's header names the last block
+read as its parent (neardata also answers `null` for heights a host does not hold). When the chain
+contradicts the API the follower stalls, re-reading, with an error and `offshore_indexer_stalled`.
+Up to `window` blocks are fetched concurrently (a sliding window, so one slow block does not stall the
+others) but processed in height order; events are published in batches of `window` blocks while the
+next blocks are being fetched. The checkpoint (a real block's height and hash) moves only after Kafka
+acknowledged every event up to that height, so a crash re-reads at most a couple of batches and the
+re-read events are duplicates with the same ids. At the tip the final height is probed once per block
+interval (measured from block timestamps).
 """
 
 from __future__ import annotations
@@ -13,18 +17,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
-import re
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import aiohttp
 
 from indexer import metrics
+from indexer.api import BlockApi
+from indexer.chain import Anchor, BlockTime, Header, link_problem
 from indexer.core import events_in_block, may_hold_events
 from indexer.errors import BlockApiError, CheckpointError, PublishError
 from schemas import Event, encode
@@ -32,10 +38,13 @@ from streams.topics import topic_for
 
 ProgressFn = Callable[[int, int], None]
 T = TypeVar("T")
+log = logging.getLogger("offshore.indexer")
 _SKIPPED = metrics.BLOCKS.labels("skipped")
 _PUBLISHED = metrics.BLOCKS.labels("published")
-_HEIGHT_KEY = re.compile(rb'"height":\s*(\d+)')
 _FINAL_REFRESH_S = 1.0  # how stale the final height (and so the lag metric) may get during a backfill
+_DEFAULT_BLOCK_TIME_S = 1.0  # until two blocks were read (NEAR's nominal block time)
+_POLL_BOUNDS_S = (0.05, 5.0)  # the measured block time is clamped to this
+__all__ = ["BlockApi", "Checkpoint", "IndexerConfig", "KafkaPublisher", "Publisher", "run_indexer"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,11 +52,11 @@ class IndexerConfig:
     block_api_url: str  # e.g. http://127.0.0.1:3030/v0
     contract_id: str
     checkpoint_path: Path
-    api_key: str | None = None  # sent as a Bearer token (mainnet/testnet APIs)
+    api_key: str | None = field(default=None, repr=False)  # sent as `?apiKey=` on every request and hop
     start_height: int | None = None  # used when there is no checkpoint; None = the API's first block
     stop_height: int | None = None  # backfill up to this height and return; None = follow forever
     window: int = 128  # blocks fetched concurrently, and blocks per published batch (bench: 128 > 64 > 256)
-    poll_interval_s: float = 0.05  # between checks for a new final block when caught up (latency vs API load)
+    poll_interval_s: float | None = None  # between final-height probes at the tip; None = the block time
     max_retry_delay_s: float = 5.0
     request_timeout_s: float = 10.0
 
@@ -89,112 +98,40 @@ class KafkaPublisher:
 
 
 class Checkpoint:
-    """The last fully published height, in a small file replaced atomically."""
+    """The last fully published height and its block hash, in a small file replaced atomically.
+    The hash lets a resumed run check that the next block it reads names it as parent."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
 
     def load(self) -> int | None:
+        anchor = self.anchor()
+        return None if anchor is None else anchor.height
+
+    def anchor(self) -> Anchor | None:
         try:
-            return int(json.loads(self.path.read_text())["height"])
+            doc = json.loads(self.path.read_text())
+            block_hash = doc.get("hash")
+            return Anchor(int(doc["height"]), None if block_hash is None else str(block_hash))
         except FileNotFoundError:
             return None
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise CheckpointError(f"corrupt checkpoint {self.path}: {exc}") from None
         except OSError as exc:
             raise CheckpointError(f"cannot read checkpoint {self.path}: {exc}") from exc
 
-    def save(self, height: int) -> None:
+    def save(self, height: int, block_hash: str | None = None) -> None:
+        doc: dict[str, Any] = {"height": height} if block_hash is None else {"height": height, "hash": block_hash}
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_suffix(".tmp")
             with tmp.open("w") as f:
-                f.write(json.dumps({"height": height}))
+                f.write(json.dumps(doc))
                 f.flush()
                 os.fsync(f.fileno())
             tmp.replace(self.path)
         except OSError as exc:
             raise CheckpointError(f"cannot write checkpoint {self.path}: {exc}") from exc
-
-
-class BlockApi:
-    """The neardata paths the indexer reads. Every call retries until the API answers."""
-
-    def __init__(self, http: aiohttp.ClientSession, config: IndexerConfig) -> None:
-        self._http = http
-        self._base = config.block_api_url.rstrip("/")
-        self._max_delay = config.max_retry_delay_s
-
-    async def final_height(self) -> int:
-        block = await self._get_json("/last_block/final")
-        return int(block["block"]["header"]["height"])
-
-    async def first_height(self) -> int:
-        block = await self._get_json("/first_block")
-        return int(block["block"]["header"]["height"])
-
-    async def block(self, height: int) -> dict[str, Any] | None:
-        """The block, or None if the API reports the height as skipped. Waits while it is not produced."""
-        return _parse_block(await self.raw_block(height), height)
-
-    async def raw_block(self, height: int) -> bytes:
-        """The block's JSON as sent (`null` for a skipped height), so it is parsed only when needed.
-        An answer that is not recognisably this block (a proxy's error page with status 200) is
-        retried: unparsed, it would otherwise pass for a block without our events."""
-        delay = 0.05
-        while True:  # poll: a garbled answer is retried like an error
-            raw = await self._get(f"/block/{height}")
-            if _looks_like_block(raw, height):
-                return raw
-            metrics.API_ERRORS.labels("invalid_block").inc()
-            await asyncio.sleep(delay)  # poll
-            delay = min(delay * 2, self._max_delay)
-
-    async def _get_json(self, path: str) -> Any:
-        while True:  # poll: a garbled answer is retried like an error
-            body = await self._get(path)
-            try:
-                return json.loads(body)
-            except ValueError:
-                metrics.API_ERRORS.labels("invalid_json").inc()
-                await asyncio.sleep(0.05)  # poll
-
-    async def _get(self, path: str) -> bytes:
-        delay = 0.05
-        while True:  # poll: retry until the API answers; a block is never skipped on error
-            try:
-                async with self._http.get(self._base + path) as resp:
-                    if resp.status == 200:
-                        return await resp.read()
-                    if resp.status in (401, 403):
-                        raise BlockApiError(f"block API refused {path}: HTTP {resp.status} (check the API key)")
-                    kind = "not_found" if resp.status == 404 else f"http_{resp.status}"
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                kind = type(exc).__name__
-            metrics.API_ERRORS.labels(kind).inc()
-            await asyncio.sleep(delay)  # poll
-            delay = min(delay * 2, self._max_delay)
-
-
-def _looks_like_block(raw: bytes, height: int) -> bool:
-    """`null`, or a JSON object naming this height: microseconds, where parsing takes milliseconds."""
-    body = raw.strip()
-    if body == b"null":
-        return True
-    if body[:1] != b"{" or body[-1:] != b"}":
-        return False
-    return any(int(m.group(1)) == height for m in _HEIGHT_KEY.finditer(body))  # the header's comes first
-
-
-def _parse_block(raw: bytes, height: int) -> dict[str, Any] | None:
-    """The parsed block (None for a skipped height); raises BlockApiError for a wrong or broken answer."""
-    try:
-        block: dict[str, Any] | None = json.loads(raw)
-        if block is not None and int(block["block"]["header"]["height"]) != height:
-            raise BlockApiError(f"block API answered height {block['block']['header']['height']} for {height}")
-    except (ValueError, KeyError, TypeError) as exc:
-        raise BlockApiError(f"block API answered height {height} with an unusable block: {exc}") from exc
-    return block
 
 
 async def run_indexer(
@@ -206,12 +143,35 @@ async def run_indexer(
 ) -> int | None:
     """Publishes blocks until `stop` is set or `stop_height` is reached; returns the last published height."""
     stop = stop or asyncio.Event()
-    headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
     connector = aiohttp.TCPConnector(limit=config.window + 2)  # the window plus the final-height probe
     timeout = aiohttp.ClientTimeout(total=config.request_timeout_s)
-    async with aiohttp.ClientSession(headers=headers, timeout=timeout, connector=connector) as http:
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
         follower = _Follower(config, BlockApi(http, config), publisher, progress)
         return await follower.run(stop)
+
+
+class _ChainBreak(Exception):
+    """A block whose parent is not the last block read: the API's `null` or block was wrong."""
+
+    def __init__(self, problem: str, heights: list[int]) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.heights = heights  # to re-read: the heights answered null since the anchor, and the block
+
+
+@dataclass
+class _Pending:
+    """What was read since the last flush: events up to the last real block, and the heights after it
+    answered null (not yet confirmed as skipped by a later block)."""
+
+    events: list[Event]
+    end: Anchor | None  # the last real block read: the checkpoint after this batch
+    gap: list[int] = field(default_factory=list)  # heights answered null after `end`, unconfirmed
+    blocks: int = 0  # real blocks read since the last flush
+    skipped: int = 0  # heights confirmed skipped since the last flush
+
+    def copy(self) -> _Pending:
+        return _Pending(list(self.events), self.end, list(self.gap), self.blocks, self.skipped)
 
 
 class _Follower:
@@ -224,19 +184,20 @@ class _Follower:
         self.progress = progress
         self.checkpoint = Checkpoint(config.checkpoint_path)
         self.last: int | None = None  # last height whose events Kafka acknowledged (= the checkpoint)
+        self.anchor: Anchor | None = None  # the last real block read (published or in the batch)
         self.final = 0
         self.final_at = 0.0
         self.final_probe: asyncio.Task[int] | None = None
-        self.batch: list[Event] = []
-        self.batch_end: int | None = None
-        self.batch_blocks = 0
+        self.pending = _Pending([], None)
+        self.block_time = BlockTime()
         self.publishing: asyncio.Task[None] | None = None
 
     async def run(self, stop: asyncio.Event) -> int | None:
         stopped = asyncio.create_task(stop.wait())
-        in_flight: deque[tuple[int, asyncio.Task[bytes]]] = deque()
+        in_flight: deque[tuple[int, asyncio.Task[tuple[Header | None, bytes]]]] = deque()
         try:
-            self.last = self.checkpoint.load()
+            self.anchor = self.checkpoint.anchor()
+            self.last = None if self.anchor is None else self.anchor.height
             start = await _unless(stopped, self._start_height())
             final = await _unless(stopped, self.api.final_height())
             if isinstance(start, _Stopped) or isinstance(final, _Stopped):
@@ -246,7 +207,7 @@ class _Follower:
             while not stop.is_set():
                 limit = self._limit()
                 while len(in_flight) < self.config.window and next_fetch <= limit:
-                    in_flight.append((next_fetch, asyncio.create_task(self.api.raw_block(next_fetch))))
+                    in_flight.append((next_fetch, asyncio.create_task(self.api.fetch(next_fetch))))
                     next_fetch += 1
                 if not in_flight:  # caught up with the known final height
                     await self._flush()
@@ -261,8 +222,12 @@ class _Follower:
                     if not task.done():
                         break  # stopped
                 in_flight.popleft()
-                self._add(height, task.result())
-                if self.batch_blocks >= self.config.window:
+                try:
+                    self._add(height, *task.result())
+                except _ChainBreak as brk:
+                    if not await self._repair(brk, stopped):
+                        break
+                if self.pending.blocks + len(self.pending.gap) >= self.config.window:
                     await self._flush()
                 self._maybe_refresh_final()
             await self._flush()  # blocks already read are published even when stopping
@@ -287,6 +252,7 @@ class _Follower:
         return first if self.config.start_height is None else max(self.config.start_height, first)
 
     def _limit(self) -> int:
+        """Never ask beyond the known final height: neardata holds such a request open, or 404s it."""
         if self.config.stop_height is None:
             return self.final
         return min(self.final, self.config.stop_height)
@@ -308,55 +274,107 @@ class _Follower:
             self.final_at = time.monotonic()
             self.final_probe = asyncio.create_task(self.api.final_height())
 
+    def poll_interval_s(self) -> float:
+        """Time between final-height probes at the tip: one per block interval, so an idle follower
+        costs one small request per block (fastnear's free limit is 180 requests per minute)."""
+        if self.config.poll_interval_s is not None:
+            return self.config.poll_interval_s
+        low, high = _POLL_BOUNDS_S
+        return min(max(self.block_time.seconds() or _DEFAULT_BLOCK_TIME_S, low), high)
+
     async def _await_new_final(self, stopped: asyncio.Task[Any]) -> bool:
-        """Polls until the final height moves past what we know; False when stopped."""
+        """Probes, one block interval after the last probe, until the final height moves; False when stopped."""
         while True:  # poll: a new final block appears every block interval
+            wait = self.final_at + self.poll_interval_s() - time.monotonic()
+            if wait > 0 and isinstance(await _unless(stopped, asyncio.sleep(wait)), _Stopped):  # poll
+                return False
+            known = self.final
             final = await _unless(stopped, self.api.final_height())
             if isinstance(final, _Stopped):
                 return False
-            known = self.final
             self._set_final(final)
             if final > known:
                 return True
-            if isinstance(await _unless(stopped, asyncio.sleep(self.config.poll_interval_s)), _Stopped):  # poll
-                return False
 
-    def _add(self, height: int, raw: bytes) -> None:
-        if raw.strip() == b"null":
-            _SKIPPED.inc()
-        else:
-            if may_hold_events(raw, self.config.contract_id):
-                block = _parse_block(raw, height)
-                if block is not None:
-                    self.batch.extend(events_in_block(block, self.config.contract_id))
-            _PUBLISHED.inc()
-        self.batch_end = height
-        self.batch_blocks += 1
+    def _add(self, height: int, header: Header | None, raw: bytes) -> None:
+        """Takes the next height in order; raises _ChainBreak when its block does not follow the last."""
+        pending = self.pending
+        gap = pending.gap
+        if header is None:
+            gap.append(height)
+            return
+        problem = link_problem(self.anchor, gap, header)
+        if problem is not None:
+            raise _ChainBreak(problem, [*gap, height])
+        if may_hold_events(raw, self.config.contract_id):
+            try:
+                block = json.loads(raw)
+            except ValueError as exc:
+                raise BlockApiError(f"block {height} mentions our contract but is not valid JSON: {exc}") from None
+            pending.events.extend(events_in_block(block, self.config.contract_id))
+        pending.skipped += len(gap)
+        pending.gap = []
+        pending.blocks += 1
+        self.anchor = pending.end = Anchor(height, header.hash)
+        self.block_time.observe(height, header.timestamp_ns)
+
+    async def _repair(self, brk: _ChainBreak, stopped: asyncio.Task[Any]) -> bool:
+        """Stalls on a contradiction: re-reads the heights answered null and the block naming one of
+        them, with back-off, until they link up (or forever, visibly). False when stopped."""
+        metrics.CHAIN_BREAKS.inc()
+        metrics.STALLED.set(1)
+        saved, anchor, delay = self.pending.copy(), self.anchor, 0.5
+        problem = brk.problem
+        while True:  # poll: until the API's answers agree with the chain
+            log.error("block API contradicts the chain, not passing over: %s; re-reading %s", problem, brk.heights)
+            if isinstance(await _unless(stopped, asyncio.sleep(delay)), _Stopped):  # poll
+                return False
+            self.pending, self.anchor = saved.copy(), anchor
+            self.pending.gap = []  # = brk.heights[:-1], about to be re-read
+            try:
+                for height in brk.heights:
+                    got = await _unless(stopped, self.api.fetch(height))
+                    if isinstance(got, _Stopped):
+                        self.pending, self.anchor = saved, anchor
+                        return False
+                    self._add(height, *got)
+            except _ChainBreak as again:
+                problem = again.problem
+                delay = min(delay * 2, max(self.config.max_retry_delay_s, 0.5))
+                continue
+            metrics.STALLED.set(0)
+            log.warning("block API agrees with the chain again at height %d", brk.heights[-1])
+            return True
 
     async def _flush(self) -> None:
-        """Hands the batch to Kafka in the background; waits for the previous batch first (order)."""
-        if self.batch_end is None:
+        """Hands the batch (up to the last real block) to Kafka in the background; waits for the
+        previous batch first (order). Heights answered null after it wait for their confirmation."""
+        pending = self.pending
+        if pending.end is None:
             return
-        events, end = self.batch, self.batch_end
-        self.batch, self.batch_end, self.batch_blocks = [], None, 0
+        self.pending = _Pending([], None, gap=pending.gap)
         if self.publishing is not None:
             await self.publishing
-        self.publishing = asyncio.create_task(self._publish(events, end))
+        self.publishing = asyncio.create_task(self._publish(pending))
 
-    async def _publish(self, events: list[Event], end: int) -> None:
-        await asyncio.to_thread(self._publish_and_save, events, end)
-        self.last = end
-        for event in events:
+    async def _publish(self, batch: _Pending) -> None:
+        assert batch.end is not None
+        end = batch.end
+        await asyncio.to_thread(self._publish_and_save, batch.events, end)
+        self.last = end.height
+        for event in batch.events:
             metrics.EVENTS.labels(type(event).__name__).inc()
-        metrics.HEIGHT.set(end)
-        metrics.LAG.set(max(self.final - end, 0))
+        _PUBLISHED.inc(batch.blocks)
+        _SKIPPED.inc(batch.skipped)
+        metrics.HEIGHT.set(end.height)
+        metrics.LAG.set(max(self.final - end.height, 0))
         if self.progress is not None:
             target = self.config.stop_height if self.config.stop_height is not None else self.final
-            self.progress(end, target)
+            self.progress(end.height, target)
 
-    def _publish_and_save(self, events: list[Event], end: int) -> None:
+    def _publish_and_save(self, events: list[Event], end: Anchor) -> None:
         self.publisher.publish(events)
-        self.checkpoint.save(end)
+        self.checkpoint.save(end.height, end.hash)
 
 
 class _Stopped:

@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     operator_id: str = Field("operator.test.near", description="Account that signs resolve_execution.")
     operator_keys: SecretStr = Field(SecretStr(""), description="Comma-separated ed25519 function-call keys.")
     keystore_master_key: SecretStr = Field(SecretStr(""), description="Hex master key of the secrets keystore.")
-    block_api_key: SecretStr = Field(SecretStr(""), description="Bearer token for a hosted block API.")
+    block_api_key: SecretStr = Field(SecretStr(""), description="fastnear API key, sent as ?apiKey=.")
     indexer_start_height: int | None = Field(None, ge=0, description="First height when no checkpoint exists.")
     metrics_port: int = Field(0, ge=0, le=65535, description="Prometheus /metrics port; 0 = off.")
     yield_timeout_blocks: int = Field(200, gt=0, description="The chain's yield timeout.")

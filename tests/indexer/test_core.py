@@ -106,3 +106,16 @@ def test_malformed_event_of_ours_becomes_a_dead_letter() -> None:
     assert isinstance(event, DeadLetter)
     assert event.stage == "indexer" and "code_source" in event.error
     assert b"execution_requested" in event.payload
+
+
+def test_an_unknown_event_kind_is_ignored_and_counted_even_without_request_id() -> None:
+    from prometheus_client import REGISTRY
+
+    def count() -> float:
+        return REGISTRY.get_sample_value("offshore_indexer_unknown_events_total", {"event": "execution_paused"}) or 0.0
+
+    before = count()
+    logs = [_log("execution_paused", [{"reason": "newer contract"}]), _log("execution_paused", {"no": "list"})]
+    block = _block(13, [_outcome("R", CONTRACT, logs)])
+    assert events_in_block(block, CONTRACT) == []  # no DeadLetter: the README promises unknown kinds are ignored
+    assert count() - before == 2
