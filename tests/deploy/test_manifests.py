@@ -764,9 +764,15 @@ def test_postgres_cluster_and_its_secrets(rendered: dict[str, Rendered]) -> None
         assert cluster["apiVersion"] == "postgresql.cnpg.io/v1"
         owner = cluster["spec"]["bootstrap"]["initdb"]["owner"]
         assert owner == "offshore"  # CNPG's `<cluster>-app` secret is this owner's: migrations run as owner
-        (role,) = cluster["spec"]["managed"]["roles"]
-        assert role["inRoles"] == ["offshore_writer"] and role["login"] is True
-        assert role["passwordSecret"]["name"] == "offshore-projector-postgres"
+        roles = {role["name"]: role for role in cluster["spec"]["managed"]["roles"]}
+        assert {name: (r["inRoles"], r["login"], r["passwordSecret"]["name"]) for name, r in roles.items()} == {
+            "projector": (["offshore_writer"], True, "offshore-projector-postgres"),
+            "analyst": (["offshore_analyst"], True, "offshore-analyst-postgres"),
+        }
+        # the owner has no CREATEROLE on CNPG: the groups exist before any migration (postInitSQL)
+        post_init = " ".join(cluster["spec"]["bootstrap"]["initdb"]["postInitSQL"])
+        for group in ("offshore_writer", "offshore_analyst"):
+            assert f"CREATE ROLE {group} NOLOGIN" in post_init
     assert rendered["prod"].get("Cluster", "offshore-pg")["spec"]["instances"] >= 3
 
 
