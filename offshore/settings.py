@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     execute_concurrency: int = Field(2, gt=0)
     settle_concurrency: int = Field(4, gt=0)
     kafka_replication_factor: int | None = Field(
-        None, gt=0, description="Replicas of topics the platform creates; unset = the profile's (local 1, production 3)."
+        None, gt=0, description="Replicas of topics the platform creates; unset = the profile's (1 local, 3 prod)."
     )
     views_refresh_interval_s: float = Field(10.0, gt=0, description="Projector view refresh period.")
     max_output_bytes: int = Field(

@@ -92,7 +92,7 @@ def cnpg(server: str) -> Cnpg:
     _bootstrap_owner(server, database, owner)
     owner_dsn = make_conninfo(server, dbname=database, user=owner)
     # Without the bootstrap's roles the owner cannot migrate, and says why (nothing half-applied).
-    with pytest.raises(MigrationError, match="0003_roles.sql failed: roles .* are missing and offshore may not"):
+    with pytest.raises(MigrationError, match=r"0003_roles\.sql failed: roles .* are missing and offshore may not"):
         migrate(owner_dsn)
     _post_init(server, initdb["postInitSQL"])
     _post_init(server, initdb["postInitSQL"])  # idempotent: safe to re-run on a bootstrapped cluster
