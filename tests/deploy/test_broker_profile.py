@@ -143,11 +143,37 @@ def test_production_never_creates_topics_local_does(kafka_bootstrap: str) -> Non
     assert create_topics(kafka_bootstrap, [topic], profile=PRODUCTION) == []  # present: nothing to do
 
 
+def _listening_address(port: int) -> str:
+    """The local address a TCP socket listens on for `port`, read from /proc/net/tcp (IPv4)."""
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        address, hex_port = local.split(":")
+        if int(hex_port, 16) == port and state == "0A":  # LISTEN
+            return ".".join(str(b) for b in reversed(bytes.fromhex(address)))
+    raise AssertionError(f"nothing listens on {port}")
+
+
 def test_metrics_bind_loopback_unless_configured() -> None:
-    assert Settings.model_fields["metrics_host"].default == "127.0.0.1"
-    import inspect
+    from offshore.processes import _start_metrics
+    from offshore.stack import free_port
 
-    from offshore import local, processes
+    port = free_port()
+    _start_metrics(load_settings(metrics_port=port))
+    assert _listening_address(port) == "127.0.0.1"
+    wildcard = free_port()
+    _start_metrics(load_settings(metrics_port=wildcard, metrics_host="0.0.0.0"))  # what the pods set
+    assert _listening_address(wildcard) == "0.0.0.0"
 
-    assert "addr=settings.metrics_host" in inspect.getsource(processes._start_metrics)
-    assert '"OFFSHORE_METRICS_HOST": "127.0.0.1"' in inspect.getsource(local)
+
+def test_the_dev_stack_runs_the_local_profile_on_loopback() -> None:
+    """`offshore up` points its processes at the embedded broker by address, so it names the profile."""
+    from offshore.local import LocalPlatform
+
+    platform = LocalPlatform(Path("/nonexistent"))
+    info = type("Info", (), {"endpoints": type("E", (), {"kafka_bootstrap": "127.0.0.1:1", "postgres_dsn": "x"})})
+    for attr in ("rpc_url", "block_api_url", "contract_id"):
+        setattr(info, attr, "x")
+    env = platform._base_env(info)  # type: ignore[arg-type]
+    values = {k.removeprefix("OFFSHORE_").lower(): v for k, v in env.items() if k.startswith("OFFSHORE_")}
+    settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    assert broker_profile(settings).name == "local" and settings.metrics_host == "127.0.0.1"

@@ -1,0 +1,72 @@
+"""Measures two settle replicas sharing the operator keys on the local stack (deploy/README.md, Scaling).
+
+Starts the whole platform (`LocalPlatform`), adds a second settle process with the same operator
+keys, sends N requests, waits until each is final on chain and prints JSON: outcomes, resolve
+transactions per request (from the blocks), the share of resolutions each replica made, and how many
+InvalidNonce errors the replicas met (each is retried by streams/chain.py). Not a test: a measurement
+to run by hand (`python deploy/tools/settle_replicas.py 200`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import urllib.request
+from collections import Counter
+from pathlib import Path
+
+import executor.examples as examples
+from offshore.audit import resolve_counts
+from offshore.local import LocalPlatform
+
+RESOLVED = 'offshore_settlement_outcomes_total{outcome="resolved"}'
+
+
+def _resolved(url: str) -> float:
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        lines = resp.read().decode().splitlines()
+    return sum(float(line.rpartition(" ")[2]) for line in lines if line.startswith(RESOLVED))
+
+
+async def _run(n: int, platform: LocalPlatform, repo: tuple[str, str]) -> dict[str, object]:
+    info = platform.info
+    assert info is not None
+    started = time.monotonic()
+    sent = await info.send_many(n, repo=repo[0], commit=repo[1], concurrency=4)
+    finals = await info.wait_settled([s.request_id for s in sent], timeout_s=300)
+    elapsed = time.monotonic() - started
+    counts = resolve_counts(info.block_api_url, info.contract_id)
+    logs = {name: platform.log_tail(name, 10_000_000) for name in ("settle", "settle-2")}
+    return {
+        "requests": n,
+        "seconds": round(elapsed, 1),
+        "statuses": dict(Counter(str(v["status"]) for v in finals.values())),
+        "resolves_per_request": dict(Counter(counts[s.request_id] for s in sent)),
+        "resolved_by": {name: _resolved(info.metrics[name]) for name in ("settle", "settle-2")},
+        "invalid_nonce_log_lines": {name: text.count("InvalidNonce") for name, text in logs.items()},
+    }
+
+
+def main() -> int:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 200
+    state = Path(tempfile.mkdtemp(prefix="offshore-settle2-", dir="/tmp"))
+    platform = LocalPlatform(state, block_interval_s=0.1, yield_timeout_blocks=600)
+    try:
+        platform.start()
+        platform.add_process("settle-2", "settle")
+        repo = examples.publish("json_echo", state / "repos")
+        print(json.dumps(asyncio.run(_run(n, platform, repo)), indent=1))
+    finally:
+        platform.stop()
+        if not os.environ.get("OFFSHORE_KEEP_E2E_STATE"):
+            shutil.rmtree(state, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
