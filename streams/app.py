@@ -25,7 +25,7 @@ _FETCH_WAIT_MS: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary(
 class _ProfileFetchConsumerThread(_faust_aiokafka.AIOKafkaConsumerThread):
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
-        wait = _FETCH_WAIT_MS.get(transport.app)
+        wait = _FETCH_WAIT_MS.get(self.app)
         if wait is not None:
             consumer._fetch_max_wait_ms = wait  # read when the fetcher starts
         return consumer

@@ -24,13 +24,19 @@ import executor.examples as examples
 from offshore.audit import resolve_counts
 from offshore.local import LocalPlatform
 
-RESOLVED = 'offshore_settlement_outcomes_total{outcome="resolved"}'
+# Series each settle replica reports: what it resolved, and what went wrong (an InvalidNonce that
+# outlived its retries would show as a settle failure or dead letter).
+SERIES = ("offshore_settlement_outcomes_total", "offshore_request_failures_total", "offshore_dead_letters_total")
 
 
-def _resolved(url: str) -> float:
+def _series(url: str) -> dict[str, float]:
     with urllib.request.urlopen(url, timeout=5) as resp:
         lines = resp.read().decode().splitlines()
-    return sum(float(line.rpartition(" ")[2]) for line in lines if line.startswith(RESOLVED))
+    return {
+        name: float(value)
+        for name, _, value in (line.rpartition(" ") for line in lines)
+        if name.startswith(SERIES) and float(value)
+    }
 
 
 async def _run(n: int, platform: LocalPlatform, repo: tuple[str, str]) -> dict[str, object]:
@@ -47,7 +53,7 @@ async def _run(n: int, platform: LocalPlatform, repo: tuple[str, str]) -> dict[s
         "seconds": round(elapsed, 1),
         "statuses": dict(Counter(str(v["status"]) for v in finals.values())),
         "resolves_per_request": dict(Counter(counts[s.request_id] for s in sent)),
-        "resolved_by": {name: _resolved(info.metrics[name]) for name in ("settle", "settle-2")},
+        "settle_metrics": {name: _series(info.metrics[name]) for name in ("settle", "settle-2")},
         "invalid_nonce_log_lines": {name: text.count("InvalidNonce") for name, text in logs.items()},
     }
 

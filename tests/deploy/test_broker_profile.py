@@ -177,3 +177,17 @@ def test_the_dev_stack_runs_the_local_profile_on_loopback() -> None:
     values = {k.removeprefix("OFFSHORE_").lower(): v for k, v in env.items() if k.startswith("OFFSHORE_")}
     settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
     assert broker_profile(settings).name == "local" and settings.metrics_host == "127.0.0.1"
+
+
+async def test_faust_builds_its_kafka_consumer_from_the_profile(tmp_path: Path) -> None:
+    """The real aiokafka consumer Faust creates: the profile's fetch wait (not Faust's hard-coded
+    1500 ms), session and heartbeat."""
+    for profile in (LOCAL, PRODUCTION):
+        app = create_app(f"consumer-{profile.name}", bootstrap="127.0.0.1:1", data_dir=str(tmp_path), profile=profile)
+        consumer = app.consumer._new_consumer_thread()._create_worker_consumer(app.transport)
+        try:
+            assert consumer._fetch_max_wait_ms == profile.fetch_wait_max_ms
+            assert consumer._session_timeout_ms == profile.faust.session_timeout_ms
+            assert consumer._heartbeat_interval_ms == profile.faust.heartbeat_interval_ms
+        finally:
+            await consumer.stop()
