@@ -83,13 +83,15 @@ class KafkaSecurity:
         """Faust's `broker_credentials` (aiokafka); None for PLAINTEXT. Their repr shows no password."""
         import faust
 
-        context = ssl.create_default_context(cafile=str(self.ssl_cafile) if self.ssl_cafile else None)
+        context = None
+        if self.uses_tls:
+            context = ssl.create_default_context(cafile=str(self.ssl_cafile) if self.ssl_cafile else None)
         if self.uses_sasl:
             return faust.SASLCredentials(
                 username=self.sasl_username,
                 password=self.sasl_password.get_secret_value(),
                 mechanism=self.sasl_mechanism,
-                ssl_context=context if self.uses_tls else None,
+                ssl_context=context,
             )
         if self.uses_tls:
             return faust.SSLCredentials(context)
