@@ -320,6 +320,8 @@ class LocalPlatform:
             {
                 "OFFSHORE_STATE_DIR": str(self.state_dir),
                 "OFFSHORE_KAFKA_BOOTSTRAP": info.endpoints.kafka_bootstrap,
+                "OFFSHORE_KAFKA_PROFILE": "local",  # the embedded broker: fast timeouts, processes create topics
+                "OFFSHORE_METRICS_HOST": "127.0.0.1",  # the dev stack's /metrics stay on loopback
                 "OFFSHORE_POSTGRES_DSN": info.endpoints.postgres_dsn,
                 "OFFSHORE_NEAR_RPC_URL": info.rpc_url,
                 "OFFSHORE_BLOCK_API_URL": info.block_api_url,

@@ -30,7 +30,7 @@ def _start_metrics(settings: Settings) -> None:
     if settings.metrics_port:
         from prometheus_client import start_http_server
 
-        start_http_server(settings.metrics_port, addr="0.0.0.0")
+        start_http_server(settings.metrics_port, addr=settings.metrics_host)  # loopback unless configured
 
 
 def _logging(settings: Settings) -> None:
@@ -42,6 +42,7 @@ def _logging(settings: Settings) -> None:
 
 def pipeline_config(settings: Settings) -> PipelineConfig:
     from streams.deadline import DeadlinePolicy
+    from streams.kafka_profile import broker_profile
     from streams.worker import PipelineConfig
 
     state = settings.state_dir.resolve()
@@ -65,7 +66,7 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
         execute_concurrency=settings.execute_concurrency,
         settle_concurrency=settings.settle_concurrency,
         reconcile_after_blocks=settings.reconcile_after_blocks,
-        replication_factor=settings.kafka_replication_factor,
+        replication_factor=broker_profile(settings).replication_factor,
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -39,11 +40,22 @@ class Settings(BaseSettings):
     reconcile_after_blocks: int = Field(30, gt=0, description="Pending this long -> re-drive.")
     execute_concurrency: int = Field(2, gt=0)
     settle_concurrency: int = Field(4, gt=0)
-    kafka_replication_factor: int = Field(1, gt=0, description="Replicas of topics the platform creates itself.")
+    kafka_replication_factor: int | None = Field(
+        None, gt=0, description="Replicas of topics the platform creates; unset = the profile's (1 local, 3 prod)."
+    )
     views_refresh_interval_s: float = Field(10.0, gt=0, description="Projector view refresh period.")
     max_output_bytes: int = Field(
         12 * 1024, gt=0, description="Guest stdout cap; the contract takes 16384 chars (base64 of 12 KiB)."
     )
+    kafka_profile: Literal["local", "production"] | None = Field(
+        None, description="Kafka client timeouts and topic ownership; unset = local iff the broker is embedded."
+    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field("PLAINTEXT")
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field("SCRAM-SHA-512")
+    kafka_sasl_username: str = Field("", description="SASL user (SASL_* protocols).")
+    kafka_sasl_password: SecretStr = Field(SecretStr(""), description="SASL password (secret).")
+    kafka_ssl_cafile: Path | None = Field(None, description="PEM CA bundle of the brokers (SSL/SASL_SSL).")
+    metrics_host: str = Field("127.0.0.1", description="Address /metrics binds; pods set 0.0.0.0.")
 
 
 @cache

@@ -1,4 +1,4 @@
-"""confluent-kafka clients configured once for this platform (latency-tuned; see TOOLCHAIN.md).
+"""confluent-kafka clients configured once for this platform, by broker profile (kafka_profile.py).
 
 Every consumer commits manually after its side effects (at-least-once); every stage is idempotent, so
 a redelivery is harmless. Kafka transactions are not used: Tansu shows aborted records to readers.
@@ -17,32 +17,20 @@ from confluent_kafka.cimpl import NewTopic
 
 from schemas import Event
 from streams.errors import KafkaError
+from streams.kafka_profile import BrokerProfile, current_profile, topics_to_create
 from streams.topics import ALL_TOPICS, Topic
 
 
-def producer_config(bootstrap: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "bootstrap.servers": bootstrap,
-        "enable.idempotence": True,
-        "acks": "all",
-        "linger.ms": 2,
-        "log_level": 3,
-        **extra,
-    }
+def producer_config(bootstrap: str, *, profile: BrokerProfile | None = None, **extra: Any) -> dict[str, Any]:
+    """Idempotent, acks=all producer settings of the process's broker profile (kafka_profile.py)."""
+    return {**(profile or current_profile()).producer(bootstrap), **extra}
 
 
-def consumer_config(bootstrap: str, group_id: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "bootstrap.servers": bootstrap,
-        "group.id": group_id,
-        "enable.auto.commit": False,
-        "auto.offset.reset": "earliest",  # `latest` misbehaves on Tansu's high watermark
-        "fetch.wait.max.ms": 10,  # an empty fetch waits this long: keep hops fast
-        "session.timeout.ms": 6000,  # group join takes ~session.timeout/2 on Tansu
-        "heartbeat.interval.ms": 500,
-        "log_level": 3,
-        **extra,
-    }
+def consumer_config(
+    bootstrap: str, group_id: str, *, profile: BrokerProfile | None = None, **extra: Any
+) -> dict[str, Any]:
+    """Manual-commit consumer settings of the process's broker profile (kafka_profile.py)."""
+    return {**(profile or current_profile()).consumer_config(bootstrap, group_id), **extra}
 
 
 def make_producer(bootstrap: str, **extra: Any) -> Producer:
@@ -54,22 +42,39 @@ def make_consumer(bootstrap: str, group_id: str, **extra: Any) -> Consumer:
 
 
 def create_topics(
-    bootstrap: str, topics: Iterable[Topic] = ALL_TOPICS, *, timeout: float = 15.0, replication_factor: int = 1
+    bootstrap: str,
+    topics: Iterable[Topic] = ALL_TOPICS,
+    *,
+    timeout: float = 15.0,
+    replication_factor: int | None = None,
+    profile: BrokerProfile | None = None,
 ) -> list[str]:
-    """Creates the missing topics; returns the names it created. Safe to run any number of times."""
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 3})
+    """Creates the missing topics when the profile owns them (local); returns the names it created.
+
+    In production the Strimzi topic operator owns every topic (deploy/k8s/base/topics): this only
+    checks that they exist and raises KafkaError naming the missing ones, so a process never races
+    the operator and never creates a topic with the wrong replication factor. Safe to run any number
+    of times.
+    """
+    profile = profile or current_profile()
+    topics = list(topics)
+    admin = AdminClient(profile.librdkafka_common(bootstrap))
     try:
         existing = set(admin.list_topics(timeout=timeout).topics)
     except KafkaException as exc:
         raise KafkaError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
-    wanted = [t for t in topics if t.name not in existing]
+    create, missing = topics_to_create(profile, [t.name for t in topics], existing)
+    if missing:
+        raise KafkaError(
+            f"topics {', '.join(missing)} do not exist on {bootstrap}; with the {profile.name} broker profile "
+            "the topic operator creates them (deploy/k8s/base/topics), processes do not"
+        )
+    wanted = [t for t in topics if t.name in create]
     if not wanted:
         return []
+    replicas = replication_factor or profile.replication_factor
     futures = admin.create_topics(
-        [
-            NewTopic(t.name, num_partitions=t.partitions, replication_factor=replication_factor, config=t.config())
-            for t in wanted
-        ],
+        [NewTopic(t.name, num_partitions=t.partitions, replication_factor=replicas, config=t.config()) for t in wanted],
         operation_timeout=timeout,
     )
     created = []

@@ -24,6 +24,7 @@ import pytest
 import yaml
 
 from offshore.settings import Settings
+from streams.kafka_profile import broker_profile
 from streams.projector import run_projector
 from streams.topics import ALL_TOPICS
 from streams.worker import STAGES, PipelineConfig
@@ -571,8 +572,8 @@ def test_stage_commands_are_real_cli_commands(rendered: dict[str, Rendered]) -> 
 def test_every_env_var_is_a_settings_field(rendered: dict[str, Rendered]) -> None:
     fields = {f"OFFSHORE_{name.upper()}" for name in Settings.model_fields}
     for r in _overlays(rendered):
-        for cm in r.of_kind("ConfigMap"):
-            assert set(cm["data"]) <= fields, set(cm["data"]) - fields
+        cm = r.get("ConfigMap", "offshore-config")  # the settings (offshore-kafka-metrics is the brokers')
+        assert set(cm["data"]) <= fields, set(cm["data"]) - fields
         for obj in r.workloads():
             for c in containers(obj):
                 names = set(_env_names(c)) | set(_configmap_env(r, c))
@@ -586,6 +587,29 @@ def test_configmap_values_are_valid_settings(rendered: dict[str, Rendered]) -> N
         settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
         assert settings.metrics_port == METRICS_PORT
         assert str(settings.state_dir) == "/var/lib/offshore"
+        assert settings.metrics_host == "0.0.0.0"  # probes and Prometheus reach the pod IP
+        profile = broker_profile(settings)
+        assert profile.name == "production" and not profile.creates_topics
+        kafka = r.get("Kafka", "offshore")["spec"]["kafka"]["config"]
+        # replication end to end: settings, broker defaults, every topic
+        assert profile.replication_factor == kafka["default.replication.factor"]
+        for topic in r.of_kind("KafkaTopic"):
+            assert topic["spec"]["replicas"] == profile.replication_factor
+            assert topic["spec"]["config"]["min.insync.replicas"] == kafka["min.insync.replicas"]
+    prod = rendered["prod"]
+    assert prod.get("Kafka", "offshore")["spec"]["kafka"]["config"]["min.insync.replicas"] == 2
+    assert (
+        broker_profile(
+            Settings(
+                _env_file=None,
+                kafka_bootstrap="x:9092",
+                kafka_replication_factor=prod.get("ConfigMap", "offshore-config")["data"][
+                    "OFFSHORE_KAFKA_REPLICATION_FACTOR"
+                ],
+            )  # type: ignore[call-arg]
+        ).replication_factor
+        == 3
+    )
 
 
 def test_secrets_are_referenced_never_inlined_and_only_where_allowed(rendered: dict[str, Rendered]) -> None:
@@ -694,6 +718,29 @@ def test_kafka_topics_equal_the_topic_registry(rendered: dict[str, Rendered]) ->
         assert actual == expected, r.name
 
 
+def test_dns_egress_reaches_kube_dns_and_node_local_dns(rendered: dict[str, Rendered]) -> None:
+    for r in _overlays(rendered):
+        policy = r.get("NetworkPolicy", "offshore-allow-dns")
+        peers = [peer for rule in policy["spec"]["egress"] for peer in rule["to"]]
+        assert {"ipBlock": {"cidr": NODE_LOCAL_DNS}} in peers
+        assert any(p.get("podSelector", {}).get("matchLabels") == {"k8s-app": "kube-dns"} for p in peers)
+        for rule in policy["spec"]["egress"]:
+            assert {(p["protocol"], p["port"]) for p in rule["ports"]} == {("UDP", 53), ("TCP", 53)}
+
+
+# Kafka versions Strimzi supports (strimzi-kafka-operator kafka-versions.yaml; 4.2.0 was added and 4.0.x
+# dropped by PR #12430, merged before 0.51.0; main after 1.2 lists 4.2.0 and 4.3.0). The pin must be in both.
+SUPPORTED_KAFKA = {"0.51": {"4.1.0", "4.1.1", "4.2.0"}, "1.2": {"4.2.0", "4.3.0"}}
+
+
+def test_kafka_version_is_pinned_to_one_every_supported_strimzi_runs(rendered: dict[str, Rendered]) -> None:
+    for r in _overlays(rendered):
+        version = r.get("Kafka", "offshore")["spec"]["kafka"]["version"]
+        assert all(version in supported for supported in SUPPORTED_KAFKA.values()), version
+        for kind in ("Kafka", "KafkaNodePool", "KafkaTopic"):
+            assert {o["apiVersion"] for o in r.of_kind(kind)} == {"kafka.strimzi.io/v1"}
+
+
 def test_kafka_is_kraft_and_replication_fits_the_node_pool(rendered: dict[str, Rendered]) -> None:
     for r in _overlays(rendered):
         kafka = r.get("Kafka", "offshore")
@@ -717,9 +764,15 @@ def test_postgres_cluster_and_its_secrets(rendered: dict[str, Rendered]) -> None
         assert cluster["apiVersion"] == "postgresql.cnpg.io/v1"
         owner = cluster["spec"]["bootstrap"]["initdb"]["owner"]
         assert owner == "offshore"  # CNPG's `<cluster>-app` secret is this owner's: migrations run as owner
-        (role,) = cluster["spec"]["managed"]["roles"]
-        assert role["inRoles"] == ["offshore_writer"] and role["login"] is True
-        assert role["passwordSecret"]["name"] == "offshore-projector-postgres"
+        roles = {role["name"]: role for role in cluster["spec"]["managed"]["roles"]}
+        assert {name: (r["inRoles"], r["login"], r["passwordSecret"]["name"]) for name, r in roles.items()} == {
+            "projector": (["offshore_writer"], True, "offshore-projector-postgres"),
+            "analyst": (["offshore_analyst"], True, "offshore-analyst-postgres"),
+        }
+        # the owner has no CREATEROLE on CNPG: the groups exist before any migration (postInitSQL)
+        post_init = " ".join(cluster["spec"]["bootstrap"]["initdb"]["postInitSQL"])
+        for group in ("offshore_writer", "offshore_analyst"):
+            assert f"CREATE ROLE {group} NOLOGIN" in post_init
     assert rendered["prod"].get("Cluster", "offshore-pg")["spec"]["instances"] >= 3
 
 
@@ -752,7 +805,10 @@ def test_autoscaling_follows_the_consumer_groups_and_partitions(rendered: dict[s
         assert so["spec"]["maxReplicaCount"] <= bound == 8
     # Replicas of settle share the operator keys and race for nonces (deploy/k8s/components/autoscaling).
     assert scaled["offshore-settle"]["spec"]["maxReplicaCount"] == 1
-    assert prod.get("Deployment", "offshore-settle")["spec"]["replicas"] == 1
+    # KEDA's HPA owns the count: a `replicas:` in the manifest would be re-applied against it.
+    for target in scaled:
+        assert "replicas" not in prod.get("Deployment", target)["spec"], target
+    assert "replicas" in rendered["devnet"].get("Deployment", "offshore-compile")["spec"]  # no KEDA there
 
 
 def test_pdbs_select_stage_deployments_and_allow_drains(rendered: dict[str, Rendered]) -> None:
@@ -770,9 +826,55 @@ def test_pdbs_select_stage_deployments_and_allow_drains(rendered: dict[str, Rend
         assert pdb["spec"]["maxUnavailable"] == 1 and "minAvailable" not in pdb["spec"]
 
 
+# Labels the operators put on the pods they create, and the metrics ports they open (Strimzi: brokers
+# with `metricsConfig` and the Kafka Exporter serve `tcp-prometheus` 9404; CloudNativePG instances
+# serve `metrics` 9187).
+OPERATOR_PODS = {
+    "offshore-kafka-metrics": (
+        {"strimzi.io/cluster": "offshore", "strimzi.io/kind": "Kafka", "strimzi.io/name": "offshore-kafka"},
+        9404,
+    ),
+    "offshore-kafka-exporter-metrics": (
+        {"strimzi.io/cluster": "offshore", "strimzi.io/kind": "Kafka", "strimzi.io/name": "offshore-kafka-exporter"},
+        9404,
+    ),
+    "offshore-pg-metrics": ({"cnpg.io/cluster": "offshore-pg", "cnpg.io/podRole": "instance"}, 9187),
+}
+
+
+def test_service_monitors_scrape_the_operators_exporters(rendered: dict[str, Rendered]) -> None:
+    prod = rendered["prod"]
+    kafka = prod.get("Kafka", "offshore")["spec"]
+    metrics = kafka["kafka"]["metricsConfig"]["valueFrom"]["configMapKeyRef"]
+    rules = yaml.safe_load(prod.get("ConfigMap", metrics["name"])["data"][metrics["key"]])
+    assert rules["rules"] and all(re.compile(rule["pattern"]) for rule in rules["rules"])
+    assert "kafkaExporter" in kafka
+    ingress_ports = {
+        int(port["port"])
+        for policy in prod.of_kind("NetworkPolicy")
+        for rule in policy["spec"].get("ingress", [])
+        if any(
+            p.get("namespaceSelector", {}).get("matchLabels") == {"kubernetes.io/metadata.name": "monitoring"}
+            for p in rule["from"]
+        )
+        for port in rule["ports"]
+    }
+    for name, (pod_labels, port) in OPERATOR_PODS.items():
+        service = prod.get("Service", name)
+        monitor = prod.get("ServiceMonitor", name)
+        assert service["spec"]["selector"].items() <= pod_labels.items()
+        (service_port,) = service["spec"]["ports"]
+        assert service_port["targetPort"] == service_port["port"] == port
+        assert [e["port"] for e in monitor["spec"]["endpoints"]] == [service_port["name"]]
+        assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+        assert port in ingress_ports  # the default deny lets Prometheus in
+
+
 def test_service_monitors_scrape_every_stage_service(rendered: dict[str, Rendered]) -> None:
     prod = rendered["prod"]
-    monitors = {m["metadata"]["name"]: m for m in prod.of_kind("ServiceMonitor")}
+    monitors = {
+        m["metadata"]["name"]: m for m in prod.of_kind("ServiceMonitor") if m["metadata"]["name"] not in OPERATOR_PODS
+    }
     assert set(monitors) == set(STAGE_DEPLOYMENTS)
     for name, monitor in monitors.items():
         service = prod.get("Service", name)
@@ -799,13 +901,18 @@ def _egress(r: Rendered, pod_labels: dict[str, str]) -> list[Obj]:
     return rules
 
 
+NODE_LOCAL_DNS = "169.254.20.10/32"  # NodeLocal DNSCache's link-local address (a host-network pod)
+
+
 def _destinations(rules: list[Obj]) -> set[tuple[str, int]]:
     """(peer, port) pairs: peer is `kafka`, `postgres`, `devnet`, `dns`, or `internet`."""
     out = set()
     for rule in rules:
         for peer in rule["to"]:
             labels = peer.get("podSelector", {}).get("matchLabels", {})
-            if "ipBlock" in peer:
+            if peer.get("ipBlock", {}).get("cidr") == NODE_LOCAL_DNS:
+                kind = "dns"
+            elif "ipBlock" in peer:
                 assert peer["ipBlock"]["cidr"] == "0.0.0.0/0" and "10.0.0.0/8" in peer["ipBlock"]["except"]
                 kind = "internet"
             elif labels.get("strimzi.io/cluster"):

@@ -1,17 +1,29 @@
--- Roles (cluster-wide, so created only if missing; concurrent migrations of other databases may race).
--- offshore_analyst: reads the analytics views, nothing else, writes nothing.
--- offshore_writer:  the projector: appends events, moves its offsets, refreshes the views.
--- Grant them to login roles: CREATE ROLE alice LOGIN IN ROLE offshore_analyst;
+-- Roles are cluster-wide. offshore_analyst: reads the analytics views, nothing else, writes nothing.
+-- offshore_writer: the projector: appends events, moves its offsets, refreshes the views.
+-- Grant them to login roles: CREATE ROLE alice LOGIN IN ROLE offshore_analyst; and give each analyst
+-- login a statement_timeout (ALTER ROLE alice SET statement_timeout = '30s': members do not inherit
+-- a group's settings). On CloudNativePG the database owner has no CREATEROLE: the cluster creates the
+-- roles at bootstrap (postInitSQL in deploy/k8s/base/postgres.yaml) and this only checks they exist.
+-- Postgres checks CREATEROLE before existence, so CREATE is attempted only when a role is missing.
 DO $$
+DECLARE
+    missing text[] := ARRAY(
+        SELECT r FROM unnest(ARRAY['offshore_analyst', 'offshore_writer']) AS r
+        WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = r)
+    );
+    name text;
 BEGIN
-    CREATE ROLE offshore_analyst NOLOGIN;
-EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
-END
-$$;
-DO $$
-BEGIN
-    CREATE ROLE offshore_writer NOLOGIN;
-EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+    IF cardinality(missing) > 0
+       AND NOT (SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user) THEN
+        RAISE EXCEPTION 'roles % are missing and % may not create them', missing, current_user
+            USING HINT = 'create them as superuser first (CloudNativePG: bootstrap.initdb.postInitSQL)';
+    END IF;
+    FOREACH name IN ARRAY missing LOOP
+        BEGIN
+            EXECUTE format('CREATE ROLE %I NOLOGIN', name);
+        EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;  -- a concurrent migration made it
+        END;
+    END LOOP;
 END
 $$;
 
