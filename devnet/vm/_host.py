@@ -748,7 +748,8 @@ class Session:
         args = self._read_input(c, args_ptr, args_len)
         self._receipt_of(promise_idx)
         self._deduct(amount)
-        receipt = self._add_action(c, promise_idx, FunctionCall(method_name=method, args=args, gas=gas, deposit=amount), gas)
+        action = FunctionCall(method_name=method, args=args, gas=gas, deposit=amount)
+        receipt = self._add_action(c, promise_idx, action, gas)
         actions = self.receipts[receipt].actions
         if weight:
             self.weights.append((receipt, len(actions) - 1, weight))

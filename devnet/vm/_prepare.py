@@ -182,9 +182,7 @@ def prepare(wasm: bytes, cfg: VMConfig) -> bytes:
                 if any(t not in _VALTYPES for t in params + results):
                     raise PrepareError("Deserialization", "unsupported value type")
                 if len(params) > cfg.max_params_per_function:
-                    raise PrepareError(
-                        "TooManyParams", f"{len(params)} params exceed {cfg.max_params_per_function}"
-                    )
+                    raise PrepareError("TooManyParams", f"{len(params)} params exceed {cfg.max_params_per_function}")
                 if len(results) > 1:
                     raise PrepareError("Deserialization", "multi-value results are not supported")
             out.extend(_section(1, payload))

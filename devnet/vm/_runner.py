@@ -9,8 +9,8 @@ import threading
 import wasmtime
 
 from devnet.vm._engine import CompiledContract, runtime, set_active
-from devnet.vm._prepare import MEMORY_EXPORT
 from devnet.vm._host import HostFailure, Session
+from devnet.vm._prepare import MEMORY_EXPORT
 from devnet.vm.config import DEFAULT_CONFIG, VMConfig
 from devnet.vm.types import CallContext, ChainState, HostError, Outcome
 
