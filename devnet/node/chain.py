@@ -53,6 +53,7 @@ from devnet.node.model import (
 from devnet.node.storage_stake import storage_shortfall
 from devnet.node.validation import new_receipt_error, validate_actions
 from devnet.vm.config import DEFAULT_CONFIG
+from devnet.vm.errors import ContractLoadError
 from devnet.vm.fees import prepaid_gas, receipt_exec_fee, receipt_send_fee
 from devnet.vm.types import (
     Action,
@@ -917,8 +918,8 @@ class _ReceiptRun:
             self.used += a.gas
             return {"FunctionCallError": {"ExecutionError": f"devnet VM unavailable: {exc}"}}
         except Exception as exc:  # the VM must not take the chain down; the receipt fails instead
-            if type(exc).__name__ == "ContractLoadError":
-                return {"FunctionCallError": {"CompilationError": {"PrepareError": str(exc)}}}
+            if isinstance(exc, ContractLoadError):  # nearcore names the PrepareError variant
+                return {"FunctionCallError": {"CompilationError": {"PrepareError": getattr(exc, "kind", str(exc))}}}
             log.exception("devnet VM raised on %s.%s", r.receiver_id, a.method_name)
             self.used += a.gas
             return {"FunctionCallError": {"ExecutionError": f"devnet VM internal error: {exc!r}"}}

@@ -40,14 +40,28 @@ from devnet.vm.types import (
 
 U64_MAX = (1 << 64) - 1
 _ACCOUNT_ID_RE = re.compile(r"^(([a-z\d]+[-_])*[a-z\d]+\.)*([a-z\d]+[-_])*[a-z\d]+$")
+# Host functions the devnet deliberately does not model: a call fails with UnsupportedHostFunction
+# (listed in devnet/README.md), never with a made-up answer.
 _UNSUPPORTED = frozenset(
     {
         "alt_bn128_g1_multiexp",
         "alt_bn128_g1_sum",
         "alt_bn128_pairing_check",
-        "validator_stake",
-        "validator_total_stake",
         "promise_batch_action_stake",
+        "p256_verify",
+        "bls12381_p1_sum",
+        "bls12381_p2_sum",
+        "bls12381_g1_multiexp",
+        "bls12381_g2_multiexp",
+        "bls12381_map_fp_to_g1",
+        "bls12381_map_fp2_to_g2",
+        "bls12381_pairing_check",
+        "bls12381_p1_decompress",
+        "bls12381_p2_decompress",
+        "promise_batch_action_deploy_global_contract",
+        "promise_batch_action_deploy_global_contract_by_account_id",
+        "promise_batch_action_use_global_contract",
+        "promise_batch_action_use_global_contract_by_account_id",
     }
 )
 
@@ -392,7 +406,7 @@ class Session:
         return key
 
     def _unsupported(self, name: str) -> HostFailure:
-        return HostFailure("UnsupportedHostFunction", f"{name} is not supported by the devnet VM")
+        return HostFailure("UnsupportedHostFunction", f"{name} is not modelled by the devnet (see devnet/README.md)")
 
     # ---------------------------------------------------------- registers
 
@@ -566,15 +580,6 @@ class Session:
         if len(public_key) != 32:
             raise HostFailure("Ed25519VerifyInvalidInput", "invalid public key length")
         return int(_crypto.ed25519_verify(signature, message, public_key))
-
-    def _h_alt_bn128_g1_multiexp(self, c: wasmtime.Caller, *_: int) -> None:
-        raise self._unsupported("alt_bn128_g1_multiexp")
-
-    def _h_alt_bn128_g1_sum(self, c: wasmtime.Caller, *_: int) -> None:
-        raise self._unsupported("alt_bn128_g1_sum")
-
-    def _h_alt_bn128_pairing_check(self, c: wasmtime.Caller, *_: int) -> int:
-        raise self._unsupported("alt_bn128_pairing_check")
 
     # ------------------------------------------------------ miscellaneous
 
@@ -858,6 +863,9 @@ class Session:
             )
         if len(data_id) != 32:
             raise HostFailure("DataIdMalformed", f"data id must be 32 bytes, got {len(data_id)}")
+        return self._resume(c, data_id, payload)
+
+    def _resume(self, c: wasmtime.Caller, data_id: bytes, payload: bytes) -> int:
         self.charge(c, self.cfg.yield_resume_base + self.cfg.yield_resume_byte * len(payload))
         if any(r.data_id == data_id for r in self.resumes):
             return 0  # already resumed by this call: a second resume would be dropped by the chain
@@ -866,6 +874,64 @@ class Session:
             return 0
         self.resumes.append(YieldResume(data_id=data_id, payload=payload))
         return 1
+
+    def _yield_id_data_id(self, yield_id: bytes) -> bytes:
+        """The data id behind a contract-chosen yield id: one per (account, yield id), as nearcore's
+        YieldIdToDataId mapping gives (the devnet derives it instead of storing it)."""
+        return hashlib.sha256(b"yield-id\0" + self.ctx.current_account_id.encode() + b"\0" + yield_id).digest()
+
+    def _yield_id(self, c: wasmtime.Caller, ptr: int, length: int) -> bytes:
+        yield_id = self._read_input(c, ptr, length)
+        if len(yield_id) != 32:
+            raise HostFailure("YieldIdMalformed", f"yield id must be 32 bytes, got {len(yield_id)}")
+        return yield_id
+
+    def _h_promise_yield_create_with_id(
+        self,
+        c: wasmtime.Caller,
+        method_len: int,
+        method_ptr: int,
+        args_len: int,
+        args_ptr: int,
+        amount_ptr: int,
+        gas: int,
+        weight: int,
+        yield_id_len: int,
+        yield_id_ptr: int,
+    ) -> int:
+        """Like promise_yield_create, under a yield id the contract chooses (with a deposit for the
+        callback); u64::MAX without creating anything while a yield with that id is pending."""
+        self.charge(c, self.cfg.base + self.cfg.yield_create_with_id_base)
+        self._require_change("promise_yield_create_with_id")
+        amount = self._read_u128(c, amount_ptr)
+        method = self._method_name(self._read_input(c, method_ptr, method_len))
+        args = self._read_input(c, args_ptr, args_len)
+        data_id = self._yield_id_data_id(self._yield_id(c, yield_id_ptr, yield_id_len))
+        self.charge(c, self.cfg.yield_create_byte * (len(method.encode()) + len(args)))
+        account = self.ctx.current_account_id
+        created_here = any(r.yield_data_id == data_id for r in self.receipts)
+        if created_here or self.state.yield_is_pending(account, data_id):
+            return U64_MAX
+        promise = self._new_receipt(c, _Receipt(receiver_id=account, yield_data_id=data_id))
+        self._add_action(c, promise, FunctionCall(method_name=method, args=args, gas=gas, deposit=amount), gas)
+        self._deduct(amount)
+        if weight:
+            self.weights.append((len(self.receipts) - 1, 0, weight))
+        return promise
+
+    def _h_promise_yield_resume_with_yield_id(
+        self, c: wasmtime.Caller, yield_id_len: int, yield_id_ptr: int, payload_len: int, payload_ptr: int
+    ) -> int:
+        self.charge(c, self.cfg.base)
+        self._require_change("promise_yield_resume_with_yield_id")
+        yield_id = self._yield_id(c, yield_id_ptr, yield_id_len)
+        payload = self._read_input(c, payload_ptr, payload_len)
+        if len(payload) > self.cfg.max_yield_payload_size:
+            raise HostFailure(
+                "YieldPayloadLength",
+                f"yield payload of {len(payload)} bytes exceeds {self.cfg.max_yield_payload_size}",
+            )
+        return self._resume(c, self._yield_id_data_id(yield_id), payload)
 
     def _h_promise_results_count(self, c: wasmtime.Caller) -> int:
         self.charge(c, self.cfg.base)
@@ -963,11 +1029,16 @@ class Session:
 
     # ---------------------------------------------------------- validator
 
-    def _h_validator_stake(self, c: wasmtime.Caller, *_: int) -> None:
-        raise self._unsupported("validator_stake")
+    def _h_validator_stake(self, c: wasmtime.Caller, account_len: int, account_ptr: int, stake_ptr: int) -> None:
+        """The devnet has no validators: every account's stake is 0 (what nearcore answers for a
+        non-validator)."""
+        self.charge(c, self.cfg.base + self.cfg.validator_stake_base)
+        self._account_id(c, account_ptr, account_len)
+        self._write_u128(c, stake_ptr, 0)
 
-    def _h_validator_total_stake(self, c: wasmtime.Caller, *_: int) -> None:
-        raise self._unsupported("validator_total_stake")
+    def _h_validator_total_stake(self, c: wasmtime.Caller, stake_ptr: int) -> None:
+        self.charge(c, self.cfg.base + self.cfg.validator_total_stake_base)
+        self._write_u128(c, stake_ptr, 0)
 
     # ------------------------------------------------------------ outcome
 
@@ -1014,5 +1085,15 @@ class Session:
         return Outcome(logs=tuple(self.logs), gas_burnt=burnt, gas_used=burnt, error=error)
 
 
-_HANDLERS: dict[str, Callable[..., int | None]] = {name: getattr(Session, f"_h_{name}") for name in HOST_FUNCTIONS}
+def _unmodelled_handler(name: str) -> Callable[..., int | None]:
+    def handler(self: Session, c: wasmtime.Caller, *_: int) -> int | None:
+        self.charge(c, self.cfg.base)
+        raise self._unsupported(name)
+
+    return handler
+
+
+_HANDLERS: dict[str, Callable[..., int | None]] = {
+    name: getattr(Session, f"_h_{name}", None) or _unmodelled_handler(name) for name in HOST_FUNCTIONS
+}
 assert _UNSUPPORTED <= HOST_FUNCTIONS
