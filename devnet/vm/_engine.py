@@ -21,10 +21,10 @@ from devnet.vm._prepare import PrepareError, prepare
 from devnet.vm.config import DEFAULT_CONFIG
 
 # nearcore limits the stack with finite-wasm: `max_stack_height` (262144) units, a frame costing 64 + 8 per
-# i64 local/param + its largest operand stack. wasmtime counts native stack instead (~16 bytes for a small
-# frame): 44 KiB gives the recursive function of tests/devnet/vm/test_prepare.py 2.8k levels (nearcore:
-# 2.7k) where wasmtime's default 512 KiB allowed 32k. Not exact per function: see devnet/vm/README.md.
-WASM_STACK_BYTES = 44 * 1024
+# i64 local/param + its largest operand stack. wasmtime counts native stack instead (~48 bytes for a small
+# frame with fuel metering): 128 KiB gives the recursive function of tests/devnet/vm/test_prepare.py 2727
+# levels (nearcore: 2730) where wasmtime's default 512 KiB allowed ~4x more. Not exact per function.
+WASM_STACK_BYTES = 128 * 1024
 
 _I64 = wasmtime.ValType.i64()
 _I32 = wasmtime.ValType.i32()
