@@ -14,14 +14,20 @@ from devnet.vm._prepare import PrepareError, prepare
 from devnet.vm.testing import MemoryChainState, call_context
 
 RETURN = '(import "env" "value_return" (func $value_return (param i64 i64)))'
+RELAXED = "(i8x16.relaxed_swizzle (v128.const i64x2 0 0) (v128.const i64x2 0 0))"
+TWO = "(func $two (result i32 i32) (i32.const 1) (i32.const 2))"
+
+
+def _wasm(source: str) -> bytes:
+    return bytes(wasmtime.wat2wasm(source))
 
 
 def _load(source: str) -> object:
-    return load_contract(wasmtime.wat2wasm(source))
+    return load_contract(_wasm(source))
 
 
 def _returned_u64(source: str, method: str = "run") -> int:
-    out = execute(load_contract(wasmtime.wat2wasm(source)), method, call_context(), MemoryChainState())
+    out = execute(load_contract(_wasm(source)), method, call_context(), MemoryChainState())
     assert out.error is None, out.error
     assert out.return_value is not None
     return int.from_bytes(out.return_value, "little", signed=True)
@@ -36,8 +42,8 @@ def _ret(expr: str) -> str:
     ("name", "module"),
     [
         ("SIMD", '(module (func (export "run") (drop (i32x4.splat (i32.const 1)))))'),
-        ("relaxed SIMD", '(module (func (export "run") (drop (i8x16.relaxed_swizzle (v128.const i64x2 0 0) (v128.const i64x2 0 0)))))'),
-        ("multi-value", '(module (func (export "run") (drop (drop (call $two)))) (func $two (result i32 i32) (i32.const 1) (i32.const 2)))'),
+        ("relaxed SIMD", f'(module (func (export "run") (drop {RELAXED})))'),
+        ("multi-value", f'(module (func (export "run") (drop (drop (call $two)))) {TWO})'),
         ("tail calls", '(module (func $f (return_call $g)) (func $g) (export "run" (func $f)))'),
         ("multi-memory", '(module (memory 1) (memory 1) (func (export "run")))'),
         ("memory64", '(module (memory i64 1) (func (export "run")))'),
@@ -66,7 +72,7 @@ def test_prepare_errors_carry_nearcores_names() -> None:
     }  # fmt: skip
     for kind, module in cases.items():
         with pytest.raises(PrepareError) as err:
-            prepare(wasmtime.wat2wasm(module), DEFAULT_CONFIG)
+            prepare(_wasm(module), DEFAULT_CONFIG)
         assert err.value.kind == kind
 
 
@@ -74,15 +80,15 @@ def test_function_locals_and_body_size_limits() -> None:
     small = dataclasses.replace(DEFAULT_CONFIG, max_functions_number_per_contract=3, max_locals_per_contract=10)
     funcs = '(module (import "env" "panic" (func)) (func) (func) (func))'  # 1 import + 3 = 4 functions
     with pytest.raises(PrepareError, match="TooManyFunctions"):
-        prepare(wasmtime.wat2wasm(funcs), small)
+        prepare(_wasm(funcs), small)
     locals_ = "(module (func (local i64 i64 i64 i64 i64 i64)) (func (local i32 i32 i32 i32 i32)))"
     with pytest.raises(PrepareError, match="TooManyLocals"):
-        prepare(wasmtime.wat2wasm(locals_), small)
+        prepare(_wasm(locals_), small)
     big_body = '(module (func (export "run")' + " nop" * (DEFAULT_CONFIG.max_function_body_size + 1) + "))"
     with pytest.raises(PrepareError, match="FunctionBodyTooLarge"):
-        prepare(wasmtime.wat2wasm(big_body), DEFAULT_CONFIG)
+        prepare(_wasm(big_body), DEFAULT_CONFIG)
     ok_body = '(module (func (export "run")' + " nop" * 1000 + "))"
-    prepare(wasmtime.wat2wasm(ok_body), DEFAULT_CONFIG)
+    prepare(_wasm(ok_body), DEFAULT_CONFIG)
 
 
 def test_bulk_memory_and_reference_types_are_allowed() -> None:
@@ -107,7 +113,10 @@ def test_every_contract_gets_nearcores_memory_of_1024_pages(memory: str) -> None
 
 
 def test_memory_grows_to_2048_pages_and_no_further() -> None:
-    grow = "(i64.extend_i32_s (i32.add (i32.mul (memory.grow (i32.const 1024)) (i32.const 10000)) (memory.grow (i32.const 1))))"
+    grow = (
+        "(i64.extend_i32_s (i32.add (i32.mul (memory.grow (i32.const 1024)) (i32.const 10000))"
+        " (memory.grow (i32.const 1))))"
+    )
     # first grow returns the old size (1024), the second fails (-1): 1024 * 10000 - 1
     assert _returned_u64(f"(module {RETURN} (memory 1) {_ret(grow)})") == 1024 * 10_000 - 1
 
@@ -134,7 +143,7 @@ def test_stack_depth_is_close_to_nearcores_finite_wasm_budget() -> None:
             (if (result i64) (i64.eqz (local.get $n)) (then (i64.const 0))
               (else (i64.add (i64.const 1) (call $rec (i64.sub (local.get $n) (i64.const 1)))))))
           (func (export "run") (drop (call $rec (i64.const {n})))))"""
-        out = execute(load_contract(wasmtime.wat2wasm(src)), "run", call_context(), MemoryChainState())
+        out = execute(load_contract(_wasm(src)), "run", call_context(), MemoryChainState())
         assert out.error is None or "stack_overflow" in out.error.message, out.error
         return out.error is None
 
