@@ -43,7 +43,7 @@ class DevnetConfig:
     tx_validity_blocks: int = 86_400  # how old a transaction's block_hash may be (mainnet's value)
     tx_wait_timeout_s: float = 10.0  # broadcast_tx_commit / send_tx give up with TIMEOUT_ERROR after this
     gas_price: int = 100_000_000  # yoctoNEAR per gas (NEAR's minimum gas price)
-    max_prepaid_gas: int = 300 * TGAS  # per function call
+    max_prepaid_gas: int = 1_000 * TGAS  # total over a transaction's actions (nearcore since protocol 83)
     root_account_id: str = "test.near"  # registrar: may create top-level accounts
     root_balance: int = 1_000_000_000 * NEAR
     genesis_accounts: tuple[GenesisAccount, ...] = ()

@@ -33,7 +33,6 @@ from devnet.node.model import (
     ACCOUNT_BASE_BYTES,
     NONCE_MULTIPLIER,
     RECORD_OVERHEAD_BYTES,
-    STORAGE_BYTE_COST,
     SYSTEM_ACCOUNT,
     ZERO_HASH,
     AccessKeyRecord,
@@ -51,6 +50,11 @@ from devnet.node.model import (
     is_valid_account_id,
     key_record_size,
 )
+from devnet.node.storage_stake import storage_shortfall
+from devnet.node.validation import new_receipt_error, validate_actions
+from devnet.vm.config import DEFAULT_CONFIG
+from devnet.vm.errors import ContractLoadError
+from devnet.vm.fees import prepaid_gas, receipt_exec_fee, receipt_send_fee
 from devnet.vm.types import (
     Action,
     AddKey,
@@ -71,52 +75,15 @@ from devnet.vm.types import (
 log = logging.getLogger(__name__)
 
 TGAS = 10**12
-# Approximate action fees (send + exec, gas), in the range of nearcore's; half is burnt when the
-# transaction is converted, half when the receipt executes. Documented in devnet/README.md.
-RECEIPT_GAS = 108_059_500_000
-_CREATE_ACCOUNT_GAS = 200 * 10**9
-_TRANSFER_GAS = 230 * 10**9
-_DELETE_KEY_GAS = 100 * 10**9
-_DELETE_ACCOUNT_GAS = 300 * 10**9
-_ADD_KEY_GAS = 200 * 10**9
-_ADD_KEY_BYTE_GAS = 20_000_000
-_DEPLOY_GAS = 370 * 10**9
-_DEPLOY_BYTE_GAS = 70_000_000
-_FUNCTION_CALL_GAS = 2_300 * 10**9
-_FUNCTION_CALL_BYTE_GAS = 2_200_000
-VIEW_GAS = 300 * TGAS
-
-
-def action_gas(a: Action) -> int:
-    """Fees of one action (send + exec), excluding the gas a function call attaches."""
-    if isinstance(a, CreateAccount):
-        return _CREATE_ACCOUNT_GAS
-    if isinstance(a, DeployContract):
-        return _DEPLOY_GAS + _DEPLOY_BYTE_GAS * len(a.code)
-    if isinstance(a, FunctionCall):
-        return _FUNCTION_CALL_GAS + _FUNCTION_CALL_BYTE_GAS * (len(a.args) + len(a.method_name))
-    if isinstance(a, Transfer):
-        return _TRANSFER_GAS
-    if isinstance(a, AddKey):
-        names = a.permission.method_names if isinstance(a.permission, FunctionCallPermission) else ()
-        return _ADD_KEY_GAS + _ADD_KEY_BYTE_GAS * sum(len(m) for m in names)
-    if isinstance(a, DeleteKey):
-        return _DELETE_KEY_GAS
-    return _DELETE_ACCOUNT_GAS
-
-
-def receipt_fees(actions: tuple[Action, ...]) -> int:
-    return RECEIPT_GAS + sum(action_gas(a) for a in actions)
+# Fees, gas limits and the storage price are nearcore's (devnet/vm/config.py, one table for the node and
+# the VM); the send part of a receipt's fees is burnt when it is created, the execution part when it runs.
+VIEW_GAS = DEFAULT_CONFIG.max_gas_burnt_view
 
 
 def _deposit(a: Action) -> int:
     if isinstance(a, Transfer | FunctionCall):
         return a.deposit
     return 0
-
-
-def _attached_gas(actions: tuple[Action, ...]) -> int:
-    return sum(a.gas for a in actions if isinstance(a, FunctionCall))
 
 
 class VmBackend(Protocol):
@@ -150,15 +117,18 @@ class _DefaultVm:
 class _CallState:
     """`ChainState` handed to the VM for one call."""
 
-    def __init__(self, node: Node, storage: Mapping[bytes, bytes]) -> None:
+    def __init__(
+        self, node: Node, storage: Mapping[bytes, bytes], created: Mapping[bytes, YieldRecord] | None = None
+    ) -> None:
         self._node = node
         self._storage = storage
+        self._created = created or {}  # yields made by earlier actions of the running receipt
 
     def storage(self) -> Mapping[bytes, bytes]:
         return self._storage
 
     def yield_is_pending(self, account_id: str, data_id: bytes) -> bool:
-        y = self._node.yields.get(data_id)
+        y = self._created.get(data_id) or self._node.yields.get(data_id)
         return y is not None and y.account_id == account_id and y.state == "pending"
 
 
@@ -330,6 +300,10 @@ class Node:
         stx = decode_signed_transaction(raw)
         if stx.hash in self.txs or stx.hash in self._pool_hashes:
             return stx.hash, True
+        if len(raw) > DEFAULT_CONFIG.max_transaction_size:
+            raise InvalidTxError(
+                {"TransactionSizeExceeded": {"size": len(raw), "limit": DEFAULT_CONFIG.max_transaction_size}}
+            )
         self._validate(stx, pooled=True)
         tx = stx.transaction
         self.pool.append(stx)
@@ -376,25 +350,15 @@ class Node:
         if tx.nonce >= upper:
             raise InvalidTxError({"NonceTooLarge": {"tx_nonce": tx.nonce, "upper_bound": upper}})
         actions: tuple[Action, ...] = tuple(a for a in tx.actions if not isinstance(a, Unsupported))
-        for a in actions:
-            if isinstance(a, FunctionCall) and a.gas > self.config.max_prepaid_gas:
-                raise InvalidTxError(
-                    {
-                        "ActionsValidation": {
-                            "TotalPrepaidGasExceeded": {
-                                "total_prepaid_gas": a.gas,
-                                "limit": self.config.max_prepaid_gas,
-                            }
-                        }
-                    }
-                )
-            if isinstance(a, DeleteAccount) and not is_valid_account_id(a.beneficiary_id):
-                raise InvalidTxError({"InvalidReceiverId": {"receiver_id": a.beneficiary_id}})
-        fees = receipt_fees(actions)
+        limits = replace(DEFAULT_CONFIG, max_total_prepaid_gas=self.config.max_prepaid_gas)
+        invalid = validate_actions(actions, limits)
+        if invalid is not None:
+            raise InvalidTxError({"ActionsValidation": invalid})
+        sir = tx.signer_id == tx.receiver_id
         cost = _Cost(
-            send_gas=fees // 2,
-            exec_gas=fees - fees // 2,
-            prepaid_gas=_attached_gas(actions),
+            send_gas=receipt_send_fee(actions, sir, tx.receiver_id),
+            exec_gas=receipt_exec_fee(actions, tx.receiver_id),
+            prepaid_gas=prepaid_gas(actions),
             deposit=sum(_deposit(a) for a in actions),
             gas_price=self.config.gas_price,
         )
@@ -422,6 +386,9 @@ class Node:
                     }
                 }
             )
+        shortfall = storage_shortfall(signer.balance - cost.total, signer.locked, signer.storage_usage)
+        if shortfall:
+            raise InvalidTxError({"LackBalanceForState": {"signer_id": tx.signer_id, "amount": str(shortfall)}})
         if isinstance(perm, FunctionCallPermission):
             if len(actions) != 1 or not isinstance(actions[0], FunctionCall):
                 raise InvalidTxError({"InvalidAccessKeyError": "RequiresFullAccess"})
@@ -641,6 +608,16 @@ class Node:
             for extra in run.side_receipts:  # e.g. DeleteAccount's transfer to the beneficiary
                 self._emit(extra, res)
                 receipt_ids.append(extra.receipt_id)
+        reward = 0
+        if not r.is_refund and run.reward_gas:
+            # nearcore pays 30% of the gas burnt by function calls to the called account if it still
+            # exists after the receipt (also when the call failed), out of the tokens burnt.
+            num, den = DEFAULT_CONFIG.burnt_gas_reward
+            rewarded = self.accounts.get(r.receiver_id)
+            if rewarded is not None:
+                reward = run.reward_gas * num // den * self.config.gas_price
+                rewarded.balance += reward
+                res.dirty_accounts.add(r.receiver_id)
         if not r.is_refund:
             if run.failure is not None:
                 rid = self._refund(r, "deposit", r.predecessor_id, run.deposits, res)
@@ -674,7 +651,7 @@ class Node:
             logs=tuple(run.logs),
             receipt_ids=tuple(receipt_ids),
             gas_burnt=burnt,
-            tokens_burnt=burnt * r.gas_price,
+            tokens_burnt=burnt * r.gas_price - reward,
             status=status,
         )
         executed.append(r.receipt_id)
@@ -774,8 +751,9 @@ class _ReceiptRun:
         self.created = False
         self.logs: list[str] = []
         self.failure: Any = None
-        self.gas_burnt = receipt_fees(r.actions) - receipt_fees(r.actions) // 2
-        self.prepaid = _attached_gas(r.actions)
+        self.gas_burnt = receipt_exec_fee(r.actions, r.receiver_id)
+        self.reward_gas = 0  # gas burnt by function calls: 30% of it is paid to the receiver
+        self.prepaid = prepaid_gas(r.actions)
         self.used = 0  # of the attached function-call gas: burnt by the VM or given to new receipts
         self.deposits = sum(_deposit(a) for a in r.actions)
         self.new_receipts: list[ActionReceipt] = []
@@ -787,7 +765,10 @@ class _ReceiptRun:
         self.return_receipt: bytes | None = None
 
     def gas_refund(self) -> int:
-        return max(0, self.prepaid - self.used)
+        """nearcore: a failed receipt refunds all attached gas it did not burn (the gas it had reserved
+        for receipts it created is not spent, as those receipts are dropped)."""
+        spent = self.used if self.failure is None else self.reward_gas
+        return max(0, self.prepaid - spent)
 
     def status(self) -> Status:
         if self.failure is not None:
@@ -813,9 +794,9 @@ class _ReceiptRun:
                 return
         acct = self.account
         if acct is not None and not r.is_refund:
-            needed = acct.storage_usage * STORAGE_BYTE_COST
-            if acct.balance + acct.locked < needed:
-                self._fail(None, {"LackBalanceForState": {"account_id": r.receiver_id, "amount": str(needed)}})
+            shortfall = storage_shortfall(acct.balance, acct.locked, acct.storage_usage)
+            if shortfall:
+                self._fail(None, {"LackBalanceForState": {"account_id": r.receiver_id, "amount": str(shortfall)}})
 
     def _needs_owner(self, a: Action) -> Any:
         if self.r.predecessor_id != self.r.receiver_id and not self.created:
@@ -927,25 +908,32 @@ class _ReceiptRun:
             random_seed=digest("seed", self.block_hash, r.receipt_id),
             receipt_id=r.receipt_id if i == 0 else digest("action", r.receipt_id, i),
             promise_results=self.promise_results,
+            output_data_receivers=tuple(to for _, to in r.output_data_receivers) if i == len(r.actions) - 1 else (),
         )
         try:
             contract = node.contract(acct.code_hash)
-            outcome = node.vm.execute(contract, a.method_name, ctx, _CallState(node, acct.storage))
+            outcome = node.vm.execute(contract, a.method_name, ctx, _CallState(node, acct.storage, self.new_yields))
         except VmUnavailableError as exc:
             log.error("function call %s.%s failed: %s", r.receiver_id, a.method_name, exc)
             self.used += a.gas
             return {"FunctionCallError": {"ExecutionError": f"devnet VM unavailable: {exc}"}}
         except Exception as exc:  # the VM must not take the chain down; the receipt fails instead
-            if type(exc).__name__ == "ContractLoadError":
-                return {"FunctionCallError": {"CompilationError": {"PrepareError": str(exc)}}}
+            if isinstance(exc, ContractLoadError):  # nearcore names the PrepareError variant
+                return {"FunctionCallError": {"CompilationError": {"PrepareError": getattr(exc, "kind", str(exc))}}}
             log.exception("devnet VM raised on %s.%s", r.receiver_id, a.method_name)
             self.used += a.gas
             return {"FunctionCallError": {"ExecutionError": f"devnet VM internal error: {exc!r}"}}
         self.logs.extend(outcome.logs)
-        self.used += min(outcome.gas_burnt, a.gas)
-        self.gas_burnt += min(outcome.gas_burnt, a.gas)
+        burnt = min(outcome.gas_burnt, a.gas)
+        self.used += max(burnt, min(outcome.gas_used, a.gas))
+        self.gas_burnt += burnt
+        self.reward_gas += burnt
         if outcome.error is not None:
             return _fc_error(outcome.error, r.receiver_id)
+        for nr in outcome.receipts:  # nearcore validates what the contract created and fails the caller
+            invalid = validate_actions(nr.actions)
+            if invalid is not None:
+                return new_receipt_error(invalid)
         node._write_storage(acct, outcome.storage_writes)
         self.storage_dirty.update(outcome.storage_writes)
         # New receipts: ids, data dependencies, deposits leaving the account, gas given away.
@@ -965,10 +953,8 @@ class _ReceiptRun:
                 return _fc_error(HostError("InvalidPromiseIndex", "returned promise does not exist"), r.receiver_id)
             outputs[outcome.return_promise].extend(r.output_data_receivers)
         leaving = 0
-        given = 0
         for nr in outcome.receipts:
             leaving += sum(_deposit(x) for x in nr.actions)
-            given += _attached_gas(nr.actions) + receipt_fees(nr.actions)
             input_ids = tuple(inputs[nr.index])
             if nr.yield_data_id is not None:
                 input_ids = (nr.yield_data_id, *input_ids)
@@ -998,7 +984,6 @@ class _ReceiptRun:
                 HostError("BalanceExceeded", "not enough balance for the attached deposits"), r.receiver_id
             )
         acct.balance -= leaving
-        self.used += given
         for yr in outcome.yield_resumes:
             self.resumes.append(
                 DataReceipt(
@@ -1024,7 +1009,5 @@ __all__ = [
     "BlockResult",
     "Node",
     "VmBackend",
-    "action_gas",
     "host_error_to_near",
-    "receipt_fees",
 ]

@@ -17,7 +17,14 @@ from typing import Any, Protocol
 import wasmtime
 from wasmtime import _ffi as ffi
 
-from devnet.vm.errors import ContractLoadError
+from devnet.vm._prepare import PrepareError, prepare
+from devnet.vm.config import DEFAULT_CONFIG
+
+# nearcore limits the stack with finite-wasm: `max_stack_height` (262144) units, a frame costing 64 + 8 per
+# i64 local/param + its largest operand stack. wasmtime counts native stack instead (~48 bytes for a small
+# frame with fuel metering): 128 KiB gives the recursive function of tests/devnet/vm/test_prepare.py 2727
+# levels (nearcore: 2730) where wasmtime's default 512 KiB allowed ~4x more. Not exact per function.
+WASM_STACK_BYTES = 128 * 1024
 
 _I64 = wasmtime.ValType.i64()
 _I32 = wasmtime.ValType.i32()
@@ -95,6 +102,23 @@ _HOST_SIGNATURES: dict[str, tuple[int, str | None]] = {
     # validator
     "validator_stake": (3, None),
     "validator_total_stake": (1, None),
+    # newer host functions (protocol <= 85); the ones the devnet does not model fail with a named error
+    "p256_verify": (6, "i64"),
+    "bls12381_p1_sum": (3, "i64"),
+    "bls12381_p2_sum": (3, "i64"),
+    "bls12381_g1_multiexp": (3, "i64"),
+    "bls12381_g2_multiexp": (3, "i64"),
+    "bls12381_map_fp_to_g1": (3, "i64"),
+    "bls12381_map_fp2_to_g2": (3, "i64"),
+    "bls12381_pairing_check": (2, "i64"),
+    "bls12381_p1_decompress": (3, "i64"),
+    "bls12381_p2_decompress": (3, "i64"),
+    "promise_yield_create_with_id": (9, "i64"),
+    "promise_yield_resume_with_yield_id": (4, "i32"),
+    "promise_batch_action_deploy_global_contract": (3, None),
+    "promise_batch_action_deploy_global_contract_by_account_id": (3, None),
+    "promise_batch_action_use_global_contract": (3, None),
+    "promise_batch_action_use_global_contract_by_account_id": (3, None),
 }
 
 HOST_FUNCTIONS: frozenset[str] = frozenset(_HOST_SIGNATURES)
@@ -171,6 +195,25 @@ def runtime() -> Runtime:
         if _RUNTIME is None:
             config = wasmtime.Config()
             config.consume_fuel = True
+            # nearcore (protocol >= 84, wasmtime): bulk memory and reference types on, every other
+            # proposal off (near-vm-runner/src/features.rs). What has no switch is rejected by _prepare.
+            config.wasm_bulk_memory = True
+            config.wasm_reference_types = True
+            config.wasm_simd = False
+            config.wasm_relaxed_simd = False
+            config.wasm_threads = False
+            config.wasm_tail_call = False
+            config.wasm_multi_memory = False
+            config.wasm_memory64 = False
+            config.wasm_multi_value = False
+            config.wasm_exceptions = False
+            config.wasm_gc = False
+            config.wasm_function_references = False
+            config.wasm_component_model = False
+            config.wasm_wide_arithmetic = False
+            config.wasm_custom_page_sizes = False
+            config.wasm_stack_switching = False
+            config.max_wasm_stack = WASM_STACK_BYTES
             with contextlib.suppress(wasmtime.WasmtimeError):
                 # wasmtime's on-disk code cache (~/.cache/wasmtime): a 400 KB nearc contract compiles
                 # in ~2 s, and loads from the cache in ~15 ms in the next process.
@@ -223,27 +266,24 @@ def load_contract(wasm: bytes) -> CompiledContract:
         cached = _CACHE.get(code_hash)
     if cached is not None:
         return cached
+    prepared = prepare(wasm, DEFAULT_CONFIG)
     try:
-        module = wasmtime.Module(runtime().engine, wasm)
+        module = wasmtime.Module(runtime().engine, prepared)
     except wasmtime.WasmtimeError as exc:
-        raise ContractLoadError(f"invalid wasm: {str(exc).splitlines()[0]}") from exc
+        # nearcore reports every module its validator refuses as PrepareError::Deserialization
+        raise PrepareError("Deserialization", f"invalid wasm: {str(exc).splitlines()[0]}") from exc
     for imp in module.imports:
         where = f"{imp.module}.{imp.name}"
         if imp.module != "env" or imp.name not in _HOST_SIGNATURES:
-            raise ContractLoadError(f"import {where} is not a NEAR host function")
+            raise PrepareError("Instantiate", f"import {where} is not a NEAR host function")
         ty = imp.type
         if not isinstance(ty, wasmtime.FuncType) or not _same_type(ty, _func_type(imp.name or "")):
-            raise ContractLoadError(f"import {where} has the wrong type for the NEAR host function")
+            raise PrepareError("Instantiate", f"import {where} has the wrong type for the NEAR host function")
     methods: set[str] = set()
-    has_memory = False
     for exp in module.exports:
         ty = exp.type
-        if exp.name == "memory" and isinstance(ty, wasmtime.MemoryType):
-            has_memory = True
-        elif isinstance(ty, wasmtime.FuncType) and not list(ty.params) and not list(ty.results):
+        if isinstance(ty, wasmtime.FuncType) and not list(ty.params) and not list(ty.results):
             methods.add(exp.name)
-    if not has_memory:
-        raise ContractLoadError("the contract does not export its memory as 'memory'")
     contract = CompiledContract(code_hash=code_hash, code_size=len(wasm), methods=frozenset(methods), module=module)
     with _CACHE_LOCK:
         return _CACHE.setdefault(code_hash, contract)

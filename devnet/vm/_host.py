@@ -15,8 +15,9 @@ from dataclasses import dataclass, field, replace
 
 import wasmtime
 
-from devnet.vm import _crypto
+from devnet.vm import _crypto, fees
 from devnet.vm._engine import HOST_FUNCTIONS, get_fuel, set_fuel
+from devnet.vm._prepare import MEMORY_EXPORT
 from devnet.vm.config import VMConfig
 from devnet.vm.types import (
     Action,
@@ -39,14 +40,28 @@ from devnet.vm.types import (
 
 U64_MAX = (1 << 64) - 1
 _ACCOUNT_ID_RE = re.compile(r"^(([a-z\d]+[-_])*[a-z\d]+\.)*([a-z\d]+[-_])*[a-z\d]+$")
+# Host functions the devnet deliberately does not model: a call fails with UnsupportedHostFunction
+# (listed in devnet/README.md), never with a made-up answer.
 _UNSUPPORTED = frozenset(
     {
         "alt_bn128_g1_multiexp",
         "alt_bn128_g1_sum",
         "alt_bn128_pairing_check",
-        "validator_stake",
-        "validator_total_stake",
         "promise_batch_action_stake",
+        "p256_verify",
+        "bls12381_p1_sum",
+        "bls12381_p2_sum",
+        "bls12381_g1_multiexp",
+        "bls12381_g2_multiexp",
+        "bls12381_map_fp_to_g1",
+        "bls12381_map_fp2_to_g2",
+        "bls12381_pairing_check",
+        "bls12381_p1_decompress",
+        "bls12381_p2_decompress",
+        "promise_batch_action_deploy_global_contract",
+        "promise_batch_action_deploy_global_contract_by_account_id",
+        "promise_batch_action_use_global_contract",
+        "promise_batch_action_use_global_contract_by_account_id",
     }
 )
 
@@ -166,11 +181,15 @@ class Session:
     # ------------------------------------------------------------- helpers
 
     def dispatch(self, name: str, caller: wasmtime.Caller, args: tuple[int, ...]) -> int | None:
+        if self.memory is None:  # a start function runs before the runner sees the instance's exports
+            memory = caller.get(MEMORY_EXPORT)
+            if isinstance(memory, wasmtime.Memory):
+                self.memory = memory
         return _HANDLERS[name](self, caller, *args)
 
     def _mem(self) -> wasmtime.Memory:
-        if self.memory is None:  # a start function calling the host before exports are reachable
-            raise HostFailure("MemoryAccessViolation", "guest memory is not available during instantiation")
+        if self.memory is None:  # pragma: no cover - every prepared module exports its memory
+            raise HostFailure("MemoryAccessViolation", "guest memory is not available")
         return self.memory
 
     def _read_mem(self, c: wasmtime.Caller, ptr: int, length: int) -> bytes:
@@ -350,16 +369,30 @@ class Session:
                 "NumberInputDataDependenciesExceeded",
                 f"{deps} dependencies exceed the limit {self.cfg.max_number_input_data_dependencies}",
             )
-        data = deps * (self.cfg.data_receipt_send + self.cfg.data_receipt_exec)
-        self.charge(c, self.cfg.action_receipt_send + data, self.cfg.action_receipt_exec)
+        # nearcore's pay_gas_for_new_receipt: data receipts' send and exec fees are burnt right away.
+        cfg = self.cfg
+        burn = cfg.action_receipt.send(receipt.receiver_id == self.ctx.current_account_id)
+        for dep in receipt.depends_on:
+            dep_sir = self.receipts[dep].receiver_id == receipt.receiver_id
+            burn += cfg.data_receipt_base.send(dep_sir) + cfg.data_receipt_base.execution
+        self.charge(c, burn, cfg.action_receipt.execution)
         self.receipts.append(receipt)
         return self._push_promise(len(self.receipts) - 1)
 
-    def _add_action(self, c: wasmtime.Caller, promise_idx: int, action: Action, send: int, exec_: int) -> int:
+    def _add_action(self, c: wasmtime.Caller, promise_idx: int, action: Action, attached_gas: int = 0) -> int:
+        """Append `action` to a promise: burn its send fee, reserve its execution fee and attached gas."""
         receipt = self._receipt_of(promise_idx)
-        self.charge(c, send, exec_)
+        receiver = self.receipts[receipt].receiver_id
+        sir = receiver == self.ctx.current_account_id
+        send = fees.action_send_fee(action, sir, receiver, self.cfg)
+        self.charge(c, send, fees.action_exec_fee(action, receiver, self.cfg) + attached_gas)
         self.receipts[receipt].actions.append(action)
         return receipt
+
+    def _trie_node_cost(self, key: bytes) -> int:
+        """nearcore (flat storage): dereferencing a stored value touches one trie node; a value this call
+        wrote itself is served from the pending changes for free. Lookups by key cost no trie nodes."""
+        return 0 if key in self.writes else self.cfg.touching_trie_node
 
     def _get(self, key: bytes) -> bytes | None:
         if key in self.writes:
@@ -373,7 +406,7 @@ class Session:
         return key
 
     def _unsupported(self, name: str) -> HostFailure:
-        return HostFailure("UnsupportedHostFunction", f"{name} is not supported by the devnet VM")
+        return HostFailure("UnsupportedHostFunction", f"{name} is not modelled by the devnet (see devnet/README.md)")
 
     # ---------------------------------------------------------- registers
 
@@ -548,15 +581,6 @@ class Session:
             raise HostFailure("Ed25519VerifyInvalidInput", "invalid public key length")
         return int(_crypto.ed25519_verify(signature, message, public_key))
 
-    def _h_alt_bn128_g1_multiexp(self, c: wasmtime.Caller, *_: int) -> None:
-        raise self._unsupported("alt_bn128_g1_multiexp")
-
-    def _h_alt_bn128_g1_sum(self, c: wasmtime.Caller, *_: int) -> None:
-        raise self._unsupported("alt_bn128_g1_sum")
-
-    def _h_alt_bn128_pairing_check(self, c: wasmtime.Caller, *_: int) -> int:
-        raise self._unsupported("alt_bn128_pairing_check")
-
     # ------------------------------------------------------ miscellaneous
 
     def _h_value_return(self, c: wasmtime.Caller, length: int, ptr: int) -> None:
@@ -567,6 +591,13 @@ class Session:
                 "ReturnedValueLengthExceeded",
                 f"{len(value)} bytes exceed the limit {self.cfg.max_length_returned_data}",
             )
+        # nearcore: the value travels as a data receipt to each receiver, priced per byte.
+        cfg = self.cfg
+        per_byte = sum(
+            cfg.data_receipt_byte.send(r == self.ctx.current_account_id) + cfg.data_receipt_byte.execution
+            for r in self.ctx.output_data_receivers
+        )
+        self.charge(c, per_byte * len(value))
         self.return_value = value
         self.return_receipt = None
 
@@ -674,8 +705,7 @@ class Session:
     def _h_promise_batch_action_create_account(self, c: wasmtime.Caller, promise_idx: int) -> None:
         self.charge(c, self.cfg.base)
         self._require_change("promise_batch_action_create_account")
-        cfg = self.cfg
-        self._add_action(c, promise_idx, CreateAccount(), cfg.create_account_send, cfg.create_account_exec)
+        self._add_action(c, promise_idx, CreateAccount())
 
     def _h_promise_batch_action_deploy_contract(
         self, c: wasmtime.Caller, promise_idx: int, code_len: int, code_ptr: int
@@ -687,14 +717,7 @@ class Session:
             raise HostFailure(
                 "ContractSizeExceeded", f"{len(code)} bytes exceed the limit {self.cfg.max_contract_size}"
             )
-        per_byte = self.cfg.deploy_contract_byte * len(code)
-        self._add_action(
-            c,
-            promise_idx,
-            DeployContract(code=code),
-            self.cfg.deploy_contract_send + per_byte,
-            self.cfg.deploy_contract_exec + per_byte,
-        )
+        self._add_action(c, promise_idx, DeployContract(code=code))
 
     def _h_promise_batch_action_function_call(
         self,
@@ -728,12 +751,11 @@ class Session:
         amount = self._read_u128(c, amount_ptr)
         method = self._method_name(self._read_input(c, method_ptr, method_len))
         args = self._read_input(c, args_ptr, args_len)
-        receipt = self._receipt_of(promise_idx)
-        per_byte = self.cfg.function_call_byte * (len(method.encode()) + len(args))
-        self.charge(c, self.cfg.function_call_send + per_byte, self.cfg.function_call_exec + per_byte + gas)
+        self._receipt_of(promise_idx)
         self._deduct(amount)
+        action = FunctionCall(method_name=method, args=args, gas=gas, deposit=amount)
+        receipt = self._add_action(c, promise_idx, action, gas)
         actions = self.receipts[receipt].actions
-        actions.append(FunctionCall(method_name=method, args=args, gas=gas, deposit=amount))
         if weight:
             self.weights.append((receipt, len(actions) - 1, weight))
 
@@ -743,8 +765,7 @@ class Session:
         amount = self._read_u128(c, amount_ptr)
         self._receipt_of(promise_idx)
         self._deduct(amount)
-        cfg = self.cfg
-        self._add_action(c, promise_idx, Transfer(deposit=amount), cfg.transfer_send, cfg.transfer_exec)
+        self._add_action(c, promise_idx, Transfer(deposit=amount))
 
     def _h_promise_batch_action_stake(self, c: wasmtime.Caller, *_: int) -> None:
         self.charge(c, self.cfg.base)
@@ -758,7 +779,7 @@ class Session:
         self._require_change("promise_batch_action_add_key_with_full_access")
         key = self._public_key(c, key_ptr, key_len)
         action = AddKey(public_key=key, nonce=nonce, permission=FullAccess())
-        self._add_action(c, promise_idx, action, self.cfg.add_key_send, self.cfg.add_key_exec)
+        self._add_action(c, promise_idx, action)
 
     def _h_promise_batch_action_add_key_with_function_call(
         self,
@@ -780,10 +801,9 @@ class Session:
         receiver_id = self._account_id(c, receiver_ptr, receiver_len)
         raw_names = self._read_input(c, names_ptr, names_len)
         names = tuple(self._method_name(n) for n in raw_names.split(b",")) if raw_names else ()
-        per_byte = self.cfg.add_key_byte * sum(len(n.encode()) + 1 for n in names)
         permission = FunctionCallPermission(receiver_id=receiver_id, method_names=names, allowance=allowance or None)
         action = AddKey(public_key=key, nonce=nonce, permission=permission)
-        self._add_action(c, promise_idx, action, self.cfg.add_key_send + per_byte, self.cfg.add_key_exec + per_byte)
+        self._add_action(c, promise_idx, action)
 
     def _h_promise_batch_action_delete_key(
         self, c: wasmtime.Caller, promise_idx: int, key_len: int, key_ptr: int
@@ -791,8 +811,7 @@ class Session:
         self.charge(c, self.cfg.base)
         self._require_change("promise_batch_action_delete_key")
         key = self._public_key(c, key_ptr, key_len)
-        cfg = self.cfg
-        self._add_action(c, promise_idx, DeleteKey(public_key=key), cfg.delete_key_send, cfg.delete_key_exec)
+        self._add_action(c, promise_idx, DeleteKey(public_key=key))
 
     def _h_promise_batch_action_delete_account(
         self, c: wasmtime.Caller, promise_idx: int, beneficiary_len: int, beneficiary_ptr: int
@@ -801,7 +820,7 @@ class Session:
         self._require_change("promise_batch_action_delete_account")
         beneficiary = self._account_id(c, beneficiary_ptr, beneficiary_len)
         action = DeleteAccount(beneficiary_id=beneficiary)
-        self._add_action(c, promise_idx, action, self.cfg.delete_account_send, self.cfg.delete_account_exec)
+        self._add_action(c, promise_idx, action)
 
     def _h_promise_yield_create(
         self,
@@ -824,9 +843,7 @@ class Session:
         self.yields_created += 1
         receipt = _Receipt(receiver_id=self.ctx.current_account_id, yield_data_id=data_id)
         promise = self._new_receipt(c, receipt)
-        per_byte = self.cfg.function_call_byte * size
-        self.charge(c, self.cfg.function_call_send + per_byte, self.cfg.function_call_exec + per_byte + gas)
-        receipt.actions.append(FunctionCall(method_name=method, args=args, gas=gas, deposit=0))
+        self._add_action(c, promise, FunctionCall(method_name=method, args=args, gas=gas, deposit=0), gas)
         if weight:
             self.weights.append((len(self.receipts) - 1, 0, weight))
         self._set_register(c, register_id, data_id)
@@ -846,13 +863,75 @@ class Session:
             )
         if len(data_id) != 32:
             raise HostFailure("DataIdMalformed", f"data id must be 32 bytes, got {len(data_id)}")
+        return self._resume(c, data_id, payload)
+
+    def _resume(self, c: wasmtime.Caller, data_id: bytes, payload: bytes) -> int:
         self.charge(c, self.cfg.yield_resume_base + self.cfg.yield_resume_byte * len(payload))
         if any(r.data_id == data_id for r in self.resumes):
             return 0  # already resumed by this call: a second resume would be dropped by the chain
-        if not self.state.yield_is_pending(self.ctx.current_account_id, data_id):
+        created_here = any(r.yield_data_id == data_id for r in self.receipts)
+        if not created_here and not self.state.yield_is_pending(self.ctx.current_account_id, data_id):
             return 0
         self.resumes.append(YieldResume(data_id=data_id, payload=payload))
         return 1
+
+    def _yield_id_data_id(self, yield_id: bytes) -> bytes:
+        """The data id behind a contract-chosen yield id: one per (account, yield id), as nearcore's
+        YieldIdToDataId mapping gives (the devnet derives it instead of storing it)."""
+        return hashlib.sha256(b"yield-id\0" + self.ctx.current_account_id.encode() + b"\0" + yield_id).digest()
+
+    def _yield_id(self, c: wasmtime.Caller, ptr: int, length: int) -> bytes:
+        yield_id = self._read_input(c, ptr, length)
+        if len(yield_id) != 32:
+            raise HostFailure("YieldIdMalformed", f"yield id must be 32 bytes, got {len(yield_id)}")
+        return yield_id
+
+    def _h_promise_yield_create_with_id(
+        self,
+        c: wasmtime.Caller,
+        method_len: int,
+        method_ptr: int,
+        args_len: int,
+        args_ptr: int,
+        amount_ptr: int,
+        gas: int,
+        weight: int,
+        yield_id_len: int,
+        yield_id_ptr: int,
+    ) -> int:
+        """Like promise_yield_create, under a yield id the contract chooses (with a deposit for the
+        callback); u64::MAX without creating anything while a yield with that id is pending."""
+        self.charge(c, self.cfg.base + self.cfg.yield_create_with_id_base)
+        self._require_change("promise_yield_create_with_id")
+        amount = self._read_u128(c, amount_ptr)
+        method = self._method_name(self._read_input(c, method_ptr, method_len))
+        args = self._read_input(c, args_ptr, args_len)
+        data_id = self._yield_id_data_id(self._yield_id(c, yield_id_ptr, yield_id_len))
+        self.charge(c, self.cfg.yield_create_byte * (len(method.encode()) + len(args)))
+        account = self.ctx.current_account_id
+        created_here = any(r.yield_data_id == data_id for r in self.receipts)
+        if created_here or self.state.yield_is_pending(account, data_id):
+            return U64_MAX
+        promise = self._new_receipt(c, _Receipt(receiver_id=account, yield_data_id=data_id))
+        self._add_action(c, promise, FunctionCall(method_name=method, args=args, gas=gas, deposit=amount), gas)
+        self._deduct(amount)
+        if weight:
+            self.weights.append((len(self.receipts) - 1, 0, weight))
+        return promise
+
+    def _h_promise_yield_resume_with_yield_id(
+        self, c: wasmtime.Caller, yield_id_len: int, yield_id_ptr: int, payload_len: int, payload_ptr: int
+    ) -> int:
+        self.charge(c, self.cfg.base)
+        self._require_change("promise_yield_resume_with_yield_id")
+        yield_id = self._yield_id(c, yield_id_ptr, yield_id_len)
+        payload = self._read_input(c, payload_ptr, payload_len)
+        if len(payload) > self.cfg.max_yield_payload_size:
+            raise HostFailure(
+                "YieldPayloadLength",
+                f"yield payload of {len(payload)} bytes exceeds {self.cfg.max_yield_payload_size}",
+            )
+        return self._resume(c, self._yield_id_data_id(yield_id), payload)
 
     def _h_promise_results_count(self, c: wasmtime.Caller) -> int:
         self.charge(c, self.cfg.base)
@@ -897,11 +976,12 @@ class Session:
         cfg = self.cfg
         self.charge(c, cfg.storage_write_key_byte * len(key) + cfg.storage_write_value_byte * len(value))
         old = self._get(key)
+        ttn = self._trie_node_cost(key)
         self.writes[key] = value
         if old is None:
             self.storage_usage += len(key) + len(value) + cfg.storage_num_extra_bytes_record
             return 0
-        self.charge(c, cfg.storage_write_evicted_byte * len(old))
+        self.charge(c, cfg.storage_write_evicted_byte * len(old) + ttn)
         self.storage_usage += len(value) - len(old)
         self._set_register(c, register_id, old)
         return 1
@@ -913,7 +993,7 @@ class Session:
         value = self._get(key)
         if value is None:
             return 0
-        self.charge(c, self.cfg.storage_read_value_byte * len(value))
+        self.charge(c, self.cfg.storage_read_value_byte * len(value) + self._trie_node_cost(key))
         self._set_register(c, register_id, value)
         return 1
 
@@ -926,7 +1006,7 @@ class Session:
         old = self._get(key)
         if old is None:
             return 0
-        self.charge(c, self.cfg.storage_remove_ret_value_byte * len(old))
+        self.charge(c, self.cfg.storage_remove_ret_value_byte * len(old) + self._trie_node_cost(key))
         self.writes[key] = None
         self.storage_usage -= len(key) + len(old) + self.cfg.storage_num_extra_bytes_record
         self._set_register(c, register_id, old)
@@ -949,11 +1029,16 @@ class Session:
 
     # ---------------------------------------------------------- validator
 
-    def _h_validator_stake(self, c: wasmtime.Caller, *_: int) -> None:
-        raise self._unsupported("validator_stake")
+    def _h_validator_stake(self, c: wasmtime.Caller, account_len: int, account_ptr: int, stake_ptr: int) -> None:
+        """The devnet has no validators: every account's stake is 0 (what nearcore answers for a
+        non-validator)."""
+        self.charge(c, self.cfg.base + self.cfg.validator_stake_base)
+        self._account_id(c, account_ptr, account_len)
+        self._write_u128(c, stake_ptr, 0)
 
-    def _h_validator_total_stake(self, c: wasmtime.Caller, *_: int) -> None:
-        raise self._unsupported("validator_total_stake")
+    def _h_validator_total_stake(self, c: wasmtime.Caller, stake_ptr: int) -> None:
+        self.charge(c, self.cfg.base + self.cfg.validator_total_stake_base)
+        self._write_u128(c, stake_ptr, 0)
 
     # ------------------------------------------------------------ outcome
 
@@ -992,11 +1077,23 @@ class Session:
             yield_resumes=tuple(self.resumes),
             storage_writes=dict(self.writes),
             gas_burnt=self.burnt,
+            gas_used=self.used,
         )
 
     def failure(self, error: HostError) -> Outcome:
-        return Outcome(logs=tuple(self.logs), gas_burnt=self.burnt_on_error(error.kind), error=error)
+        burnt = self.burnt_on_error(error.kind)
+        return Outcome(logs=tuple(self.logs), gas_burnt=burnt, gas_used=burnt, error=error)
 
 
-_HANDLERS: dict[str, Callable[..., int | None]] = {name: getattr(Session, f"_h_{name}") for name in HOST_FUNCTIONS}
+def _unmodelled_handler(name: str) -> Callable[..., int | None]:
+    def handler(self: Session, c: wasmtime.Caller, *_: int) -> int | None:
+        self.charge(c, self.cfg.base)
+        raise self._unsupported(name)
+
+    return handler
+
+
+_HANDLERS: dict[str, Callable[..., int | None]] = {
+    name: getattr(Session, f"_h_{name}", None) or _unmodelled_handler(name) for name in HOST_FUNCTIONS
+}
 assert _UNSUPPORTED <= HOST_FUNCTIONS

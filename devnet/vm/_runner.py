@@ -10,6 +10,7 @@ import wasmtime
 
 from devnet.vm._engine import CompiledContract, runtime, set_active
 from devnet.vm._host import HostFailure, Session
+from devnet.vm._prepare import MEMORY_EXPORT
 from devnet.vm.config import DEFAULT_CONFIG, VMConfig
 from devnet.vm.types import CallContext, ChainState, HostError, Outcome
 
@@ -65,7 +66,7 @@ def _run(contract: CompiledContract, method: str, session: Session, config: VMCo
         session.refuel(store)
         instance = rt.linker.instantiate(store, contract.module)
         exports = instance.exports(store)
-        memory = exports["memory"]
+        memory = exports[MEMORY_EXPORT]
         func = exports[method]
         assert isinstance(memory, wasmtime.Memory) and isinstance(func, wasmtime.Func)
         session.memory = memory

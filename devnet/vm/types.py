@@ -101,6 +101,8 @@ class CallContext:
     receipt_id: bytes  # 32 bytes; unique per call, the VM derives yield data_ids from it
     is_view: bool = False
     promise_results: tuple[PromiseResult, ...] = ()
+    # accounts that receive this call's result as a data receipt (value_return pays per byte for each)
+    output_data_receivers: tuple[str, ...] = ()
 
 
 class ChainState(Protocol):
@@ -157,6 +159,7 @@ class Outcome:
     yield_resumes: tuple[YieldResume, ...] = ()
     storage_writes: Mapping[bytes, bytes | None] = field(default_factory=dict)  # None = removed
     gas_burnt: int = 0
+    gas_used: int = 0  # burnt + gas reserved for created receipts (their exec fees and attached gas)
     error: HostError | None = None  # on error, receipts/resumes/writes are empty (rolled back)
 
     @property
