@@ -389,6 +389,34 @@ def _not_modelled(feature: str, reason: str) -> RpcError:
     )
 
 
+# JSON-RPC methods the devnet answers (nearcore's names; `devnet_advance_time` is the devnet's own).
+SERVED_METHODS = (
+    "status",
+    "health",
+    "block",
+    "chunk",
+    "query",
+    "gas_price",
+    "broadcast_tx_async",
+    "broadcast_tx_commit",
+    "send_tx",
+    "tx",
+    "EXPERIMENTAL_tx_status",
+    "EXPERIMENTAL_receipt",
+    "EXPERIMENTAL_protocol_config",
+    "genesis_config",
+    "EXPERIMENTAL_genesis_config",
+    "client_config",
+    "network_info",
+    "validators",
+    "EXPERIMENTAL_validators_ordered",
+    "changes",
+    "EXPERIMENTAL_changes",
+    "EXPERIMENTAL_changes_in_block",
+    "block_effects",
+    "devnet_advance_time",
+)
+
 # JSON-RPC methods nearcore serves that the devnet answers with NOT_MODELLED, and why.
 NOT_MODELLED: dict[str, str] = {
     "light_client_proof": "the devnet keeps no merkle trees, so there is nothing to prove against",
@@ -401,6 +429,7 @@ NOT_MODELLED: dict[str, str] = {
     "EXPERIMENTAL_congestion_level": "congestion control is not modelled (one shard, no delayed receipts)",
     "EXPERIMENTAL_split_storage_info": "the devnet has no hot/cold storage",
     "EXPERIMENTAL_maintenance_windows": "the devnet has no validator schedule",
+    "maintenance_windows": "the devnet has no validator schedule",
 }
 
 

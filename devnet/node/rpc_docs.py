@@ -109,7 +109,6 @@ def genesis_config(node: Node, protocol_version: int, validator_key: str) -> dic
 def client_config(node: Node, rpc_addr: str, version: dict[str, str]) -> dict[str, Any]:
     """RpcClientConfigResponse: the knobs of this node that a client can observe."""
     cfg = node.config
-    interval_ms = int(cfg.block_interval_s * 1000)
     return {
         "chain_id": cfg.chain_id,
         "version": version,
@@ -118,7 +117,6 @@ def client_config(node: Node, rpc_addr: str, version: dict[str, str]) -> dict[st
         "epoch_length": EPOCH_LENGTH,
         "num_block_producer_seats": 1,
         "produce_empty_blocks": True,
-        "min_block_production_delay": [interval_ms // 1000, (interval_ms % 1000) * 1_000_000],
         "max_gas_burnt_view": 300 * 10**12,
         "save_state_changes": True,
         "save_tx_outcomes": True,

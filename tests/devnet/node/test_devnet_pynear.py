@@ -139,7 +139,12 @@ async def test_yield_resumed_delivers_payload_next_block(devnet: Devnet, near: A
     bob = await near(BOB)
     tx_hash = await alice.function_call(CONTRACT, "yield", {}, gas=100 * TGAS, included=True)
     # optimistic: at `final` the yield shows up 2 blocks later, too late for a 5-block timeout
-    query = {"request_type": "view_state", "account_id": CONTRACT, "prefix_base64": "eWllbGQ=", "finality": "optimistic"}
+    query = {
+        "request_type": "view_state",
+        "account_id": CONTRACT,
+        "prefix_base64": "eWllbGQ=",
+        "finality": "optimistic",
+    }
     for _ in range(100):  # poll: the yield exists once the first receipt ran (it stores the data id)
         if (await alice.provider.json_rpc("query", query))["values"]:
             break
