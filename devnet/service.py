@@ -39,6 +39,11 @@ class Devnet:
 
     def __init__(self, config: DevnetConfig | None = None, *, vm: VmBackend | None = None) -> None:
         self.config = config or DevnetConfig()
+        if self.config.final_lag_blocks < 0 or self.config.history_blocks < self.config.final_lag_blocks:
+            raise DevnetError(
+                f"final_lag_blocks must be >= 0 and history_blocks >= final_lag_blocks (queries at `final` need "
+                f"that state), got {self.config.final_lag_blocks} and {self.config.history_blocks}"
+            )
         self._vm = vm
         self._node: Node | None = None
         self._store: StateStore | None = None

@@ -16,6 +16,7 @@ import base58
 import pytest
 
 from devnet import Devnet, DevnetConfig
+from devnet.errors import DevnetError
 from devnet.vm.types import FunctionCall, Transfer
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -76,6 +77,13 @@ async def test_lag_is_configurable(devnet_config: DevnetConfig) -> None:
         await _blocks(devnet, 3)
         final = (await _rpc(devnet, "block", {"finality": "final"}))["result"]["header"]["height"]
         assert final == devnet.head_height == devnet.final_height
+
+
+async def test_window_must_cover_the_lag(devnet_config: DevnetConfig) -> None:
+    with pytest.raises(DevnetError, match="history_blocks >= final_lag_blocks"):
+        Devnet(dataclasses.replace(devnet_config, final_lag_blocks=3, history_blocks=2))
+    with pytest.raises(DevnetError, match="final_lag_blocks must be >= 0"):
+        Devnet(dataclasses.replace(devnet_config, final_lag_blocks=-1))
 
 
 async def test_send_tx_wait_levels_follow_finality(devnet_config: DevnetConfig) -> None:
