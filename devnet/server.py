@@ -479,8 +479,8 @@ async def _dispatch(devnet: Devnet, method: str, params: Any) -> Any:
     if method in ("genesis_config", "EXPERIMENTAL_genesis_config"):
         return await devnet.call(lambda n: genesis_config(n, PROTOCOL_VERSION, _validator_key(devnet)))
     if method == "client_config":
-        version = _status_version()
-        return await devnet.call(lambda n: client_config(n, f"{devnet.config.host}:{devnet.port}", version))
+        addr = f"{devnet.config.host}:{devnet.port}"
+        return await devnet.call(lambda n: client_config(n, addr, _status_version()))
     if method == "network_info":
         return network_info()
     if method == "validators":
