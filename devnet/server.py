@@ -24,7 +24,7 @@ from devnet.errors import BorshError, DevnetError, InvalidTxError, QueryError, V
 from devnet.node.borsh import decode_signed_transaction
 from devnet.node.chain import Node
 from devnet.node.changes import changes_by_type, changes_in_block
-from devnet.node.history import History, block_for_finality
+from devnet.node.history import FINALITIES, History, block_for_finality
 from devnet.node.keys import public_key_from_str, public_key_to_str
 from devnet.node.model import Block
 from devnet.node.rpc_docs import (
@@ -131,6 +131,8 @@ def _block_ref(node: Node, params: Any, history: History | None = None) -> Block
         block_id = params.get("block_id")
         if block_id is None:
             if params.get("finality") is not None:
+                if params["finality"] not in FINALITIES:
+                    raise _parse_error(f"unknown variant `{params['finality']}`, expected one of {FINALITIES}")
                 return block_for_finality(node, str(params["finality"]))
             checkpoint = params.get("sync_checkpoint")
             if checkpoint == "genesis":
@@ -157,8 +159,10 @@ def _block_ref(node: Node, params: Any, history: History | None = None) -> Block
 def _earliest(node: Node, history: History | None) -> Block:
     """The oldest block whose state queries can still answer."""
     assert node.head is not None
-    floor = history.earliest(node.head.height) if history is not None else node.head.height
-    return next(b for height, b in sorted(node.blocks.items()) if height >= floor)
+    height = history.earliest(node.head.height) if history is not None else node.head.height
+    while height not in node.blocks:  # a skipped height: the next produced block
+        height += 1
+    return node.blocks[height]
 
 
 def _query(node: Node, history: History, params: Any) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from devnet.node.chain import Node
 from devnet.node.history import History
 from devnet.node.keys import public_key_from_str, public_key_to_str
 from devnet.node.model import ZERO_HASH, Account, Block
+from devnet.node.views import access_key_view
 
 
 def _b58(b: bytes) -> str:
@@ -56,8 +57,6 @@ def _account_view(account_id: str, a: Account) -> dict[str, Any]:
 
 def _diff(node: Node, account_id: str, old: Account | None, new: Account | None) -> list[tuple[str, dict[str, Any]]]:
     """(kind, change) pairs: kind is account / access_key / data / contract_code."""
-    from devnet.node.views import access_key_view
-
     out: list[tuple[str, dict[str, Any]]] = []
     if new is None:
         if old is not None:

@@ -59,6 +59,8 @@ async def test_final_block_lags_the_head_by_two(devnet_config: DevnetConfig) -> 
         # each header names its own last final (2 back) and doomslug-final (1 back) block, as NEAR's do
         assert optimistic["last_final_block"] == final["hash"]
         assert optimistic["last_ds_final_block"] == near_final["hash"]
+        bad = (await _rpc(devnet, "block", {"finality": "safe"}))["error"]
+        assert (bad["name"], bad["cause"]["name"]) == ("REQUEST_VALIDATION_ERROR", "PARSE_ERROR")
 
 
 async def test_read_after_write_sees_the_old_state_at_final(devnet_config: DevnetConfig) -> None:
@@ -138,6 +140,8 @@ async def test_queries_at_an_older_block_answer_from_its_state(devnet_config: De
         genesis = devnet.genesis_height
         assert await _balance(devnet, ALICE, block_id=first) > await _balance(devnet, ALICE, finality="optimistic")
         await _blocks(devnet, 4)  # `first` falls out of the 4-block window
+        status = (await _rpc(devnet, "status", None))["result"]["sync_info"]
+        assert status["earliest_block_height"] == devnet.head_height - 4  # what queries can still reach
         gone = (await _rpc(devnet, "query", {**view, "block_id": first}))["error"]
         assert gone["cause"]["name"] == "GARBAGE_COLLECTED_BLOCK"
         assert gone["cause"]["info"]["block_height"] == first
