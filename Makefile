@@ -5,10 +5,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 APT_STAMP := .offshore/.system-packages
+JS_STAMP := tests/devnet/js/node_modules/.installed
 
 .PHONY: setup demo test lint typecheck pytest bench contract clean
 
-setup: $(APT_STAMP) $(STAMP)
+setup: $(APT_STAMP) $(STAMP) $(JS_STAMP)
 
 # Installs only the Debian packages that are missing; re-runs when the list changes.
 $(APT_STAMP): system-packages.txt
@@ -27,6 +28,12 @@ $(STAMP): pyproject.toml
 	@# pipefail keeps pip's exit status; the grep only hides this image's notes about absent local indexes
 	@$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]' 2>&1 | { grep -v "is ignored: it is neither" || true; }
 	@$(PY) -c "import offshore" && touch $@
+
+# near-api-js for the devnet's second-client test (tests/devnet/js), exactly as its lock file pins it.
+$(JS_STAMP): tests/devnet/js/package-lock.json $(APT_STAMP)
+	@echo "setup: npm ci in tests/devnet/js"
+	@cd tests/devnet/js && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
 
 demo: setup
 	$(VENV)/bin/offshore demo

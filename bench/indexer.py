@@ -131,7 +131,9 @@ async def _build_chain(state_dir: Path, wasm: Path) -> tuple[int, int]:
                 calls += 1
             await devnet.produce_block()
         await devnet.produce_block()  # the last call's receipt runs here
-        return calls, devnet.head_height
+        for _ in range(config.final_lag_blocks):  # and these make it final: the block API serves final blocks
+            await devnet.produce_block()
+        return calls, devnet.final_height
 
 
 async def _backfill(

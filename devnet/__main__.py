@@ -38,6 +38,8 @@ def parse(argv: list[str], *, prog: str = "python -m devnet", credentials_dir: P
     )
     p.add_argument("--rpc-error-rate", type=float, default=0.0, help="fault injection: share of RPCs failing")
     p.add_argument("--rpc-latency", type=float, default=0.0, help="fault injection: seconds added to each RPC")
+    p.add_argument("--final-lag-blocks", type=int, default=2, help="the final block lags the head by this (NEAR: 2)")
+    p.add_argument("--history-blocks", type=int, default=256, help="queries answer from this many past blocks")
     a = p.parse_args(argv)
     deploy = []
     for spec in a.deploy:
@@ -70,6 +72,8 @@ def parse(argv: list[str], *, prog: str = "python -m devnet", credentials_dir: P
         deploy=tuple(deploy),
         rpc_error_rate=a.rpc_error_rate,
         rpc_latency_s=a.rpc_latency,
+        final_lag_blocks=a.final_lag_blocks,
+        history_blocks=a.history_blocks,
     )
 
 

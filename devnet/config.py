@@ -59,3 +59,6 @@ class DevnetConfig:
     block_api_latency_s: float = 0.0
     skip_heights: frozenset[int] = field(default_factory=frozenset)  # heights with no block
     fault_seed: int | None = None  # seed for the fault dice (None = random)
+    # Finality and history (devnet-rpc). NEAR's final block lags the head by 2 (doomslug finality):
+    final_lag_blocks: int = 2  # `finality: final`, neardata's /v0/block and /last_block/final lag by this
+    history_blocks: int = 256  # queries answer from older blocks' state this far back (then GC error)

@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import logging
 import random
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,13 +23,15 @@ from devnet.config import DevnetConfig
 from devnet.errors import DevnetError, InvalidTxError
 from devnet.node.borsh import Transaction, encode_signed_transaction, encode_transaction
 from devnet.node.chain import BlockResult, Node, VmBackend
+from devnet.node.history import History, final_block
 from devnet.node.keys import KeyPair, read_credentials, write_credentials
 from devnet.node.persist import StateStore
 from devnet.vm.types import FunctionCall
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-Until = Literal["included", "executed"]
+# How far a transaction got, in nearcore's TxExecutionStatus order (`wait_until` of send_tx / tx).
+Until = Literal["included", "executed", "included_final", "executed_final", "final"]
 
 
 class Devnet:
@@ -36,6 +39,11 @@ class Devnet:
 
     def __init__(self, config: DevnetConfig | None = None, *, vm: VmBackend | None = None) -> None:
         self.config = config or DevnetConfig()
+        if self.config.final_lag_blocks < 0 or self.config.history_blocks < self.config.final_lag_blocks:
+            raise DevnetError(
+                f"final_lag_blocks must be >= 0 and history_blocks >= final_lag_blocks (queries at `final` need "
+                f"that state), got {self.config.final_lag_blocks} and {self.config.history_blocks}"
+            )
         self._vm = vm
         self._node: Node | None = None
         self._store: StateStore | None = None
@@ -43,10 +51,13 @@ class Devnet:
         self._runner: web.AppRunner | None = None
         self._timer: asyncio.Task[None] | None = None
         self._cond = asyncio.Condition()
-        self._included: set[bytes] = set()
-        self._executed: set[bytes] = set()
+        self._included: dict[bytes, int] = {}  # tx hash -> height of the block that included it
+        self._executed: dict[bytes, int] = {}  # tx hash -> height where its last receipt ran
         self._rejected: dict[bytes, InvalidTxError] = {}
         self._head = 0
+        self._final = 0
+        self.history = History(self.config.history_blocks)
+        self.started_at = time.monotonic()
         self._genesis_height = 1
         self.keys: dict[str, KeyPair] = {}
         self.port = self.config.port
@@ -141,9 +152,11 @@ class Devnet:
         self._node = node
         assert node.head is not None
         self._head = node.head.height
+        self._final = final_block(node).height
         self._genesis_height = node.genesis_height
-        self._included = set(node.txs)
-        self._executed = {h for h, t in node.txs.items() if t.done_height is not None}
+        self._included = {h: t.block_height for h, t in node.txs.items()}
+        self._executed = {h: t.done_height for h, t in node.txs.items() if t.done_height is not None}
+        self.history.start(node)
 
     def _write_credentials(self) -> None:
         if self.config.credentials_dir is None:
@@ -187,6 +200,11 @@ class Devnet:
         return self._head
 
     @property
+    def final_height(self) -> int:
+        """Height of the last final block (`final_lag_blocks` behind the head)."""
+        return self._final
+
+    @property
     def genesis_height(self) -> int:
         return self._genesis_height
 
@@ -226,10 +244,11 @@ class Devnet:
 
     async def produce_block(self) -> int:
         """Produce one block now (in addition to the timer, or instead of it when the interval is 0)."""
-        res = await self.call(self._produce)
+        res, final = await self.call(self._produce)
         self._head = res.block.height
-        self._included.update(res.included)
-        self._executed.update(res.completed)
+        self._final = final
+        self._included.update((h, res.block.height) for h in res.included)
+        self._executed.update((h, res.block.height) for h in res.completed)
         node = self._node
         assert node is not None
         for h in res.rejected:
@@ -238,11 +257,12 @@ class Devnet:
             self._cond.notify_all()
         return res.block.height
 
-    def _produce(self, node: Node) -> BlockResult:
+    def _produce(self, node: Node) -> tuple[BlockResult, int]:
         res = node.produce_block()
+        self.history.record(node, res.block.height, res.dirty_accounts)
         if self._store is not None:
             self._store.save_block(node, res)
-        return res
+        return res, final_block(node).height
 
     async def _wait(self, predicate: Callable[[], bool], timeout: float) -> None:  # noqa: ASYNC109 (a deadline is the API)
         async with self._cond:
@@ -252,6 +272,10 @@ class Devnet:
         """Until a block at `height` or above exists. Raises TimeoutError."""
         await self._wait(lambda: self._head >= height, timeout)
 
+    async def wait_for_final_height(self, height: int, timeout: float = 30.0) -> None:  # noqa: ASYNC109 (a deadline is the API)
+        """Until the block at `height` (or a later one) is final. Raises TimeoutError."""
+        await self._wait(lambda: self._final >= height, timeout)
+
     # ---------------------------------------------------------------- transactions
 
     async def submit(self, raw: bytes) -> bytes:
@@ -259,6 +283,20 @@ class Devnet:
         tx_hash, _known = await self.call(lambda n: n.submit(raw))
         self._rejected.pop(tx_hash, None)
         return tx_hash
+
+    def reached(self, tx_hash: bytes, until: Until) -> bool:
+        """Whether the transaction got as far as `until` (nearcore's TxExecutionStatus semantics)."""
+        inc = self._included.get(tx_hash)
+        done = self._executed.get(tx_hash)
+        if until == "included":
+            return inc is not None
+        if until == "executed":
+            return done is not None
+        if until == "included_final":
+            return inc is not None and inc <= self._final
+        if until == "executed_final":
+            return done is not None and inc is not None and inc <= self._final
+        return done is not None and done <= self._final
 
     def tx_state(self, tx_hash: bytes) -> Literal["unknown", "pending", "included", "executed", "rejected"]:
         if tx_hash in self._executed:
@@ -270,11 +308,10 @@ class Devnet:
         return "pending"
 
     async def wait_tx(self, tx_hash: bytes, until: Until, timeout: float) -> None:  # noqa: ASYNC109 (a deadline is the API)
-        """Until the transaction is included / fully executed or was rejected at inclusion.
+        """Until the transaction reached `until` or was rejected at inclusion.
         Raises TimeoutError, or InvalidTxError if it was dropped at inclusion."""
-        targets = self._executed if until == "executed" else self._included
-        await self._wait(lambda: tx_hash in targets or tx_hash in self._rejected, timeout)
-        if tx_hash in self._rejected and tx_hash not in targets:
+        await self._wait(lambda: self.reached(tx_hash, until) or tx_hash in self._rejected, timeout)
+        if tx_hash in self._rejected and tx_hash not in self._included:
             raise self._rejected[tx_hash]
 
     async def wait_for_tx(self, tx_hash: bytes | str, timeout: float | None = None) -> dict[str, Any]:  # noqa: ASYNC109 (a deadline is the API)

@@ -7,14 +7,22 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 import urllib.request
 from collections import Counter
 from typing import Any
 
 
-def resolve_counts(block_api_url: str, contract_id: str) -> Counter[str]:
+def resolve_counts(block_api_url: str, contract_id: str, *, timeout_s: float = 30.0) -> Counter[str]:
+    """Counts up to the head as of the call, once it is final: a request seen settled at the head
+    (optimistic reads) has its resolve in a block that is final only a couple of blocks later."""
     counts: Counter[str] = Counter()
-    final = _get(f"{block_api_url}/last_block/final")["block"]["header"]["height"]
+    head = _get(f"{block_api_url}/last_block/optimistic")["block"]["header"]["height"]
+    deadline = time.monotonic() + timeout_s
+    while (final := _get(f"{block_api_url}/last_block/final")["block"]["header"]["height"]) < head:  # poll
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"block {head} did not become final within {timeout_s:.0f}s (final is {final})")
+        time.sleep(0.05)  # poll: finality follows block production
     first = _get(f"{block_api_url}/first_block")["block"]["header"]["height"]
     for height in range(first, final + 1):
         block = _get(f"{block_api_url}/block/{height}")

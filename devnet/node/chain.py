@@ -13,7 +13,7 @@ here needs a lock. Semantics follow nearcore where a client can tell the differe
   resume data arrives next block) or until `yield_timeout_blocks` pass (it then sees a failed result);
 - a failed receipt rolls back all of its actions, refunds its deposits to the predecessor; unused
   prepaid gas is refunded to the signer; refunds are receipts from `system`, as on NEAR;
-- every block is final as soon as it exists (one producer, no forks).
+- one producer, no forks; finality (the final block lagging the head) lives in history.py.
 """
 
 from __future__ import annotations
@@ -666,9 +666,13 @@ class Node:
 
     # ---------------------------------------------------------------- views
 
-    def call_view(self, account_id: str, method: str, args: bytes) -> Outcome:
-        assert self.head is not None
-        acct = self.accounts.get(account_id)
+    def call_view(
+        self, account_id: str, method: str, args: bytes, *, at: Block | None = None, account: Account | None = None
+    ) -> Outcome:
+        """A view call at the head, or at block `at` against `account` as it was then (history.py)."""
+        block = at if at is not None else self.head
+        assert block is not None
+        acct = account if at is not None else self.accounts.get(account_id)
         if acct is None:
             raise QueryError(
                 "UNKNOWN_ACCOUNT",
@@ -687,16 +691,16 @@ class Node:
             signer_account_pk=b"",
             predecessor_account_id="",
             input=args,
-            block_height=self.head.height,
-            block_timestamp_ns=self.head.timestamp_ns,
+            block_height=block.height,
+            block_timestamp_ns=block.timestamp_ns,
             epoch_height=1,
             account_balance=acct.balance,
             account_locked_balance=acct.locked,
             storage_usage=acct.storage_usage,
             attached_deposit=0,
             prepaid_gas=VIEW_GAS,
-            random_seed=digest("seed", self.head.hash),
-            receipt_id=digest("view", self.head.hash),
+            random_seed=digest("seed", block.hash),
+            receipt_id=digest("view", block.hash),
             is_view=True,
         )
         try:

@@ -15,6 +15,7 @@ import base58
 
 from devnet.node.borsh import Unsupported
 from devnet.node.chain import Node
+from devnet.node.history import ancestor, final_block
 from devnet.node.keys import public_key_to_str
 from devnet.node.model import (
     ZERO_HASH,
@@ -24,6 +25,7 @@ from devnet.node.model import (
     ExecutionOutcome,
     Receipt,
     Status,
+    TxRecord,
 )
 from devnet.vm.types import (
     AccessKeyPermission,
@@ -35,10 +37,12 @@ from devnet.vm.types import (
     DeployContract,
     FullAccess,
     FunctionCall,
+    HostError,
     Transfer,
 )
 
-PROTOCOL_VERSION = 73
+PROTOCOL_VERSION = 73  # the devnet models NEAR protocol 73 (yield/resume, no global contracts, no gas keys)
+DEVNET_VERSION = "0.2.0"  # `status.version.version`; bump with what the devnet models
 _AUTHOR = "devnet"
 _EMPTY_SIG = "ed25519:" + base58.b58encode(bytes(64)).decode()
 
@@ -180,12 +184,51 @@ def transaction_view(node: Node, tx_hash: bytes) -> dict[str, Any]:
     }
 
 
+def execution_status(node: Node, rec: TxRecord) -> str:
+    """nearcore's TxExecutionStatus reached so far: INCLUDED < EXECUTED_OPTIMISTIC < INCLUDED_FINAL <
+    EXECUTED (included block final, all receipts ran) < FINAL (the last receipt's block is final too)."""
+    final = final_block(node).height
+    done = rec.done_height
+    if done is not None and done <= final:
+        return "FINAL"
+    if rec.block_height <= final:
+        return "EXECUTED" if done is not None else "INCLUDED_FINAL"
+    return "EXECUTED_OPTIMISTIC" if done is not None else "INCLUDED"
+
+
+def vm_error_text(err: HostError, account_id: str) -> str:
+    """A failed view call's error as nearcore words it: `Debug` of near-vm-runner's FunctionCallError."""
+    kind, msg = err.kind, err.message
+    if kind in ("MethodNotFound", "MethodEmptyName", "MethodInvalidSignature"):
+        debug = f"MethodResolveError({kind})"
+    elif kind == "GuestPanic":
+        debug = f"HostError(GuestPanic {{ panic_msg: {_rust_str(msg)} }})"
+    elif kind in ("GasExceeded", "GasLimitExceeded"):
+        debug = f"HostError({kind})"
+    elif kind == "CodeDoesNotExist":
+        debug = f'CompilationError(CodeDoesNotExist {{ account_id: AccountId("{account_id}") }})'
+    elif kind in ("CompilationError", "PrepareError", "ContractLoadError"):
+        debug = f"CompilationError(PrepareError({_rust_str(msg)}))"
+    elif kind == "ProhibitedInView":
+        method = msg.split(" ", 1)[0] if msg else ""
+        debug = f"HostError(ProhibitedInView {{ method_name: {_rust_str(method)} }})"
+    elif kind == "WasmTrap":
+        debug = f"WasmTrap({msg or 'Unreachable'})"
+    else:
+        debug = f"HostError({kind} {{ msg: {_rust_str(msg)} }})" if msg else f"HostError({kind})"
+    return f"wasm execution failed with error: {debug}"
+
+
+def _rust_str(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def final_outcome_view(node: Node, tx_hash: bytes, *, with_receipts: bool = False) -> dict[str, Any]:
     """FinalExecutionOutcomeView (`tx`, `broadcast_tx_commit`); with receipts for EXPERIMENTAL_tx_status."""
     rec = node.txs[tx_hash]
     status = node.tx_status(tx_hash)
     out: dict[str, Any] = {
-        "final_execution_status": "FINAL" if rec.done_height is not None else "INCLUDED_FINAL",
+        "final_execution_status": execution_status(node, rec),
         "status": final_status_view(status),
         "transaction": transaction_view(node, tx_hash),
         "transaction_outcome": outcome_view(rec.outcome),
@@ -227,7 +270,10 @@ def chunk_header_view(node: Node, b: Block) -> dict[str, Any]:
 
 
 def block_view(node: Node, b: Block) -> dict[str, Any]:
-    """BlockView (RPC `block`; neardata's `block`)."""
+    """BlockView (RPC `block`; neardata's `block`). `last_final_block` lags the block by the finality
+    lag, `last_ds_final_block` (doomslug) by one, as on NEAR."""
+    final = final_block(node, b)
+    ds_final = ancestor(node, b, min(1, node.config.final_lag_blocks))
     return {
         "author": _AUTHOR,
         "header": {
@@ -256,8 +302,8 @@ def block_view(node: Node, b: Block) -> dict[str, Any]:
             "validator_reward": "0",
             "total_supply": str(b.total_supply),
             "challenges_result": [],
-            "last_final_block": b58(b.hash),
-            "last_ds_final_block": b58(b.hash),
+            "last_final_block": b58(final.hash),
+            "last_ds_final_block": b58(ds_final.hash),
             "next_bp_hash": b58(ZERO_HASH),
             "block_merkle_root": b58(ZERO_HASH),
             "epoch_sync_data_hash": None,

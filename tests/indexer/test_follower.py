@@ -47,6 +47,9 @@ def events_wasm(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @asynccontextmanager
 async def _chain(wasm: Path, **faults: Any) -> AsyncIterator[Devnet]:
+    # final_lag_blocks=0 unless asked: these tests place events at exact final heights by hand; the
+    # lag itself is test_an_event_is_published_only_once_its_block_is_final (last in this file)
+    faults.setdefault("final_lag_blocks", 0)
     config = DevnetConfig(
         port=0,
         block_interval_s=0,
@@ -405,3 +408,25 @@ async def test_stops_promptly_while_the_block_api_is_down(
         stop.set()
         assert await asyncio.wait_for(run, 1.0) is None  # not stuck in a retry back-off; nothing published
     assert Checkpoint(tmp_path / "cp.json").load() is None
+
+
+async def test_an_event_is_published_only_once_its_block_is_final(
+    events_wasm: Path, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """With NEAR's finality lag (2 blocks) the indexer reads final blocks only: an event in a block at
+    the head is not published until two more blocks make it final."""
+    async with _chain(events_wasm, final_lag_blocks=2) as devnet:
+        head = await _produce(devnet, 3)
+        publisher = _Recording(kafka_bootstrap)
+        stop = asyncio.Event()
+        run = asyncio.create_task(run_indexer(_config(devnet, tmp_path / "cp.json"), publisher, stop=stop))
+        await _until_checkpoint(tmp_path / "cp.json", head - 2, run)  # caught up with the FINAL block
+        assert _metric("offshore_indexer_final_height") == head - 2
+        call = await _call(devnet, "emit", _rid())  # the event's block is the head: not final
+        await _until_checkpoint(tmp_path / "cp.json", call.height - 2, run)
+        assert publisher.ids() == []
+        await _produce(devnet, 2)  # now it is final
+        await _until_checkpoint(tmp_path / "cp.json", call.height, run)
+        stop.set()
+        await asyncio.wait_for(run, 5)
+    assert publisher.ids() == [call.request_id]
