@@ -46,9 +46,9 @@ class PlatformInfo:
 
     def client_key(self, account_id: str) -> str:
         """The account's secret key (near-cli credentials written by the devnet)."""
-        path = self.credentials_dir / CHAIN_ID / f"{account_id}.json"
-        data = json.loads(path.read_text())
-        return str(data.get("private_key") or data["secret_key"])
+        from offshore.keys import account_key
+
+        return account_key(self.credentials_dir, CHAIN_ID, account_id).secret_key_str
 
     def client(self, account_id: str) -> OffshoreClient:
         return OffshoreClient(

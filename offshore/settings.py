@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from offshore.errors import ConfigError
@@ -44,6 +45,22 @@ class Settings(BaseSettings):
     max_output_bytes: int = Field(
         12 * 1024, gt=0, description="Guest stdout cap; the contract takes 16384 chars (base64 of 12 KiB)."
     )
+    network: str = Field(
+        "localnet",
+        pattern="^(mainnet|testnet|localnet)$",
+        description="Preset of RPC, block API, yield timeout, block time.",
+    )
+    block_time_s: float = Field(1.0, gt=0, description="Seconds per block of the network (waits, deadlines).")
+    operator_keys_file: Path | None = Field(None, description="Operator keys, one a line (settle; replaces KEYS).")
+    signer_key: SecretStr = Field(SecretStr(""), description="Key of --account for `offshore contract|operator`.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _network_preset(cls, data: Any) -> Any:
+        """OFFSHORE_NETWORK fills the chain settings that are not set explicitly (offshore/networks.py)."""
+        from offshore.networks import preset_values
+
+        return preset_values(data) if isinstance(data, dict) else data
 
 
 @cache
