@@ -174,6 +174,14 @@ async def _view(acc: Account, contract_id: str, method: str, args: dict[str, Any
         raise GoLiveError(f"{contract_id}.{method}: {exc}") from None
 
 
+async def _state_version(acc: Account, contract_id: str) -> str:
+    """The stored state version; a contract released before versioning has no such view (version 0)."""
+    try:
+        return str((await _view(acc, contract_id, "get_state_version"))["state_version"])
+    except GoLiveError:
+        return "0 (before versioning)"
+
+
 async def _code_hash_on_chain(acc: Account, account_id: str) -> str:
     view = await acc.provider.get_account(account_id)
     return str(view.get("code_hash", EMPTY_CODE_HASH))
@@ -273,8 +281,7 @@ async def _verify(acc: Account, contract_id: str, code: bytes, *, expect: dict[s
     wrong = {k: config.get(k) for k, v in expect.items() if config.get(k) != v}
     if wrong:
         raise GoLiveError(f"get_config disagrees with the init arguments: {wrong}")
-    versions = await _view(acc, contract_id, "get_state_version")
-    print(f"verified  {contract_id} code_hash={on_chain} state_version={versions['state_version']}")
+    print(f"verified  {contract_id} code_hash={on_chain} state_version={await _state_version(acc, contract_id)}")
     print(f"config    owner={config['owner_id']} operator={config['operator_id']} paused={config['paused']}")
     return 0
 
@@ -284,10 +291,7 @@ async def _status(args: argparse.Namespace, settings: Settings) -> int:
     async with _account(settings, _rpc(settings, args), contract_id, None) as acc:
         config = await _view(acc, contract_id, "get_config")
         stats = await _view(acc, contract_id, "get_stats")
-        try:
-            version: Any = (await _view(acc, contract_id, "get_state_version"))["state_version"]
-        except GoLiveError:
-            version = "0 (before versioning)"
+        version = await _state_version(acc, contract_id)
         print(f"contract  {contract_id} on {settings.network} code_hash={await _code_hash_on_chain(acc, contract_id)}")
         print(f"state     version {version}")
         print(f"config    owner={config['owner_id']} operator={config['operator_id']} paused={config['paused']}")

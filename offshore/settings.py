@@ -52,7 +52,9 @@ class Settings(BaseSettings):
     )
     block_time_s: float = Field(1.0, gt=0, description="Seconds per block of the network (waits, deadlines).")
     operator_keys_file: Path | None = Field(None, description="Operator keys, one a line (settle; replaces KEYS).")
-    signer_key: SecretStr = Field(SecretStr(""), description="Key of --account for `offshore contract|operator`.")
+    signer_key: SecretStr = Field(
+        SecretStr(""), description="Key of --account for `offshore contract` and `offshore operator`."
+    )
 
     @model_validator(mode="before")
     @classmethod
