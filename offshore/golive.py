@@ -33,7 +33,7 @@ from py_near.exceptions.provider import JsonProviderError
 
 from devnet.node.keys import KeyPair
 from offshore.errors import ConfigError, OffshoreError
-from offshore.keys import keys_file_text, operator_keys, parse_keys, secret_manifest, signer_key, write_private
+from offshore.keys import keys_file_text, parse_keys, secret_manifest, signer_key, write_private
 from offshore.settings import Settings
 
 TGAS = 10**12
@@ -359,10 +359,11 @@ def _write_key_set(args: argparse.Namespace, settings: Settings, keys: Sequence[
 
 
 def _current_key_set(args: argparse.Namespace, settings: Settings) -> tuple[str, ...]:
+    """The keys settle is given: the keys file, or (no file yet) OFFSHORE_OPERATOR_KEYS."""
     path = _keys_file(args, settings)
     if path.exists():
         return parse_keys(path.read_text())
-    return operator_keys(settings)
+    return parse_keys(settings.operator_keys.get_secret_value())
 
 
 async def _keys_add(args: argparse.Namespace, settings: Settings) -> int:

@@ -290,6 +290,7 @@ def test_the_runbook_takes_an_empty_devnet_to_a_working_platform_and_through_an_
         stuck.deposit,
     )
     platform.restart("settle")  # it finds the request cancelled and skips it
+    runbook.settle_ready()
     skipped = 'offshore_settlement_outcomes_total{outcome="skipped_cancelled"}'
     wait_until(lambda: total(scrape(info.metrics["settle"]), skipped) >= 1, timeout_s=180, what="settle to skip it")
     assert resolve_counts(info.block_api_url, info.contract_id)[stuck.request_id] == 0
