@@ -20,7 +20,7 @@ from devnet.testing import DevnetProcess
 from offshore import ConfigError, load_settings
 from offshore.client import OffshoreClient, Submitted
 from offshore.golive import AccessKey, code_hash, failure_reason, keys_to_revoke, wasm_refusal
-from offshore.keys import account_key, parse_keys, secret_manifest
+from offshore.keys import account_key, keys_file_text, operator_keys, parse_keys, secret_manifest
 from offshore.networks import NETWORKS
 from streams.chain import NearChain
 
@@ -59,6 +59,16 @@ def test_a_preset_fills_only_what_is_not_set(monkeypatch: pytest.MonkeyPatch) ->
 def test_key_sets_parse_from_the_env_var_and_the_file() -> None:
     assert parse_keys("ed25519:a, ed25519:b,") == ("ed25519:a", "ed25519:b")
     assert parse_keys("# comment, not a key\ned25519:a\n\n ed25519:b \n") == ("ed25519:a", "ed25519:b")
+
+
+def test_settle_reads_its_keys_from_the_file_when_one_is_set(tmp_path: Path) -> None:
+    keys = [KeyPair.generate().secret_key_str for _ in range(2)]
+    path = tmp_path / "operator-keys"
+    path.write_text(keys_file_text(keys))
+    assert operator_keys(load_settings(operator_keys_file=path, operator_keys="ed25519:env")) == tuple(keys)
+    assert operator_keys(load_settings(operator_keys="ed25519:a,ed25519:b")) == ("ed25519:a", "ed25519:b")
+    with pytest.raises(ConfigError, match=r"^cannot read OFFSHORE_OPERATOR_KEYS_FILE"):
+        operator_keys(load_settings(operator_keys_file=tmp_path / "missing"))
 
 
 def test_the_secret_manifest_is_what_settle_mounts() -> None:
