@@ -131,8 +131,10 @@ def test_failure_reason_prefers_the_contract_panic() -> None:
 def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevnetProcess]:
     state = tmp_path_factory.mktemp("golive-devnet")
     accounts = [arg for a in (CONTRACT, OPERATOR, ALICE) for arg in ("--account", a)]
+    # A 300 s yield window: each CLI call takes seconds on a busy machine, and the requests must stay
+    # pending from before the upgrade until they are resolved or cancelled after it.
     with DevnetProcess(
-        state_dir=state, block_interval_s=0.1, extra_args=(*accounts, "--yield-timeout-blocks", "600")
+        state_dir=state, block_interval_s=0.1, extra_args=(*accounts, "--yield-timeout-blocks", "3000")
     ) as d:
         yield d
 
