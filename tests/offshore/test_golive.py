@@ -15,12 +15,12 @@ import pytest
 import yaml
 
 from contract import Pricing, charge
-from devnet.node.keys import KeyPair
+from devnet.node.keys import KeyPair, write_credentials
 from devnet.testing import DevnetProcess
 from offshore import ConfigError, load_settings
 from offshore.client import OffshoreClient, Submitted
 from offshore.golive import AccessKey, code_hash, failure_reason, keys_to_revoke, wasm_refusal
-from offshore.keys import account_key, keys_file_text, operator_keys, parse_keys, secret_manifest
+from offshore.keys import account_key, keys_file_text, operator_keys, parse_keys, secret_manifest, signer_key
 from offshore.networks import NETWORKS
 from streams.chain import NearChain
 
@@ -69,6 +69,17 @@ def test_settle_reads_its_keys_from_the_file_when_one_is_set(tmp_path: Path) -> 
     assert operator_keys(load_settings(operator_keys="ed25519:a,ed25519:b")) == ("ed25519:a", "ed25519:b")
     with pytest.raises(ConfigError, match=r"^cannot read OFFSHORE_OPERATOR_KEYS_FILE"):
         operator_keys(load_settings(operator_keys_file=tmp_path / "missing"))
+
+
+def test_the_signer_key_comes_from_the_env_var_or_the_credentials_file(tmp_path: Path) -> None:
+    key = KeyPair.generate()
+    assert signer_key(load_settings(signer_key=key.secret_key_str), CONTRACT, tmp_path) == key
+    with pytest.raises(ConfigError, match=r"^OFFSHORE_SIGNER_KEY is not an ed25519 secret key$"):
+        signer_key(load_settings(signer_key="ed25519:nope"), CONTRACT, tmp_path)
+    with pytest.raises(ConfigError, match=r"^no key for offshore\.test\.near: .*/testnet/offshore\.test\.near\.json"):
+        signer_key(load_settings(network="testnet"), CONTRACT, tmp_path)
+    write_credentials(tmp_path, "testnet", CONTRACT, key)  # near-cli's layout
+    assert signer_key(load_settings(network="testnet"), CONTRACT, tmp_path) == key
 
 
 def test_the_secret_manifest_is_what_settle_mounts() -> None:
