@@ -181,6 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
     encrypt.add_argument("--public-key", help="recipient key (hex) from the keystore")
     encrypt.add_argument("pairs", nargs="+", metavar="NAME=VALUE", help="or - to read NAME=VALUE lines from stdin")
     encrypt.set_defaults(handler=_secrets_encrypt)
+    from offshore.golive import add_parsers as add_golive_parsers
+
+    add_golive_parsers(commands)
     return parser
 
 

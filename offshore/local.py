@@ -46,9 +46,9 @@ class PlatformInfo:
 
     def client_key(self, account_id: str) -> str:
         """The account's secret key (near-cli credentials written by the devnet)."""
-        path = self.credentials_dir / CHAIN_ID / f"{account_id}.json"
-        data = json.loads(path.read_text())
-        return str(data.get("private_key") or data["secret_key"])
+        from offshore.keys import account_key
+
+        return account_key(self.credentials_dir, CHAIN_ID, account_id).secret_key_str
 
     def client(self, account_id: str) -> OffshoreClient:
         return OffshoreClient(
@@ -117,6 +117,7 @@ class LocalPlatform:
         reconcile_after_blocks: int = 30,
         extra_env: dict[str, str] | None = None,
         devnet_port: int = 0,
+        deploy_contract: bool = True,
     ) -> None:
         self.state_dir = state_dir.resolve()
         self.contract_id = contract_id
@@ -127,6 +128,7 @@ class LocalPlatform:
         self._reconcile_after = reconcile_after_blocks
         self._extra_env = extra_env or {}
         self._devnet_port = devnet_port
+        self._deploy_contract = deploy_contract  # False: an empty chain for `offshore contract deploy`
         self._stack = LocalStack(self.state_dir / "stack")
         self._children: dict[str, _Child] = {}
         self.info: PlatformInfo | None = None
@@ -146,13 +148,15 @@ class LocalPlatform:
             from streams import create_topics
 
             create_topics(endpoints.kafka_bootstrap)
-            say("up: building the offshore contract (cached) ...")
-            from contract import build_offshore
+            wasm = None
+            if self._deploy_contract:
+                say("up: building the offshore contract (cached) ...")
+                from contract import build_offshore
 
-            wasm = build_offshore()
+                wasm = build_offshore()
             say("up: starting the devnet with the contract deployed ...")
             info = self._start_devnet(endpoints, wasm)
-            operator_keys = asyncio.run(self._operator_access_keys(info))
+            operator_keys = asyncio.run(self._operator_access_keys(info)) if self._operator_keys else []
             if "project" in self._processes:
                 self._migrate(endpoints.postgres_dsn)
             master_key = self._keystore_key()
@@ -201,13 +205,21 @@ class LocalPlatform:
         self._terminate(child)
         self._spawn(child)
 
-    def add_process(self, name: str, command: str, *, metrics_port: int | None = None) -> str:
-        """Another process of a stage (e.g. a second `execute` worker); returns its metrics URL."""
+    def add_process(
+        self, name: str, command: str, *, metrics_port: int | None = None, env: dict[str, str] | None = None
+    ) -> str:
+        """Another process of a stage (e.g. a second `execute` worker), or a stage's first process
+        with the platform's environment plus `env`; returns its metrics URL."""
         assert self.info is not None
-        base = next(c for c in self._children.values() if c.argv[-1] == command)
+        base = next((c for c in self._children.values() if c.argv[-1] == command), None)
+        argv = base.argv if base else [sys.executable, "-m", "offshore.cli", command]
         port = metrics_port or free_port()
-        env = {**base.env, "OFFSHORE_METRICS_PORT": str(port)}
-        self._spawn(_Child(name, base.argv, env, self._log(name)))
+        child_env = {
+            **(base.env if base else self._base_env(self.info)),
+            **(env or {}),
+            "OFFSHORE_METRICS_PORT": str(port),
+        }
+        self._spawn(_Child(name, argv, child_env, self._log(name)))
         url = f"http://127.0.0.1:{port}/metrics"
         self.info.metrics[name] = url
         self._await_metrics(name, url)
@@ -254,16 +266,17 @@ class LocalPlatform:
             os.killpg(proc.pid, signal.SIGKILL)  # stragglers of the group (build sandboxes, threads)
         child.proc = None
 
-    def _start_devnet(self, endpoints: Endpoints, wasm: Path) -> PlatformInfo:
+    def _start_devnet(self, endpoints: Endpoints, wasm: Path | None) -> PlatformInfo:
         port = self._devnet_port or free_port()
         credentials = self.state_dir / "credentials"
         init = json.dumps({"owner_id": OWNER, "operator_id": OPERATOR})
+        accounts = (OWNER, OPERATOR, *CLIENTS) if wasm else (self.contract_id, OWNER, OPERATOR, *CLIENTS)
         argv = [
             sys.executable, "-m", "offshore.cli", "devnet", "--port", str(port),
             "--block-interval", str(self._block_interval), "--yield-timeout-blocks", str(self._yield_timeout),
             "--credentials-dir", str(credentials),
-            *(arg for account in (OWNER, OPERATOR, *CLIENTS) for arg in ("--account", account)),
-            "--deploy", f"{self.contract_id}={wasm}:new:{init}",
+            *(arg for account in accounts for arg in ("--account", account)),
+            *(("--deploy", f"{self.contract_id}={wasm}:new:{init}") if wasm else ()),
         ]  # fmt: skip
         env = {**os.environ, "OFFSHORE_STATE_DIR": str(self.state_dir)}
         self._spawn(_Child("devnet", argv, env, self._log("devnet")))
@@ -272,7 +285,7 @@ class LocalPlatform:
         while time.monotonic() < deadline:  # poll: the contract's init call lands a few blocks in
             if self._children["devnet"].proc.poll() is not None:  # type: ignore[union-attr]
                 raise StackError(f"devnet exited at start: {self.log_tail('devnet', 1500)}")
-            if _contract_ready(rpc, self.contract_id):
+            if _contract_ready(rpc, self.contract_id) if wasm else _chain_ready(rpc):
                 break
             time.sleep(0.05)  # poll
         else:
@@ -350,6 +363,15 @@ class LocalPlatform:
                 pass
             time.sleep(0.05)  # poll
         raise StackError(f"{name} did not serve {url} within {_READY_TIMEOUT_S:.0f}s")
+
+
+def _chain_ready(rpc: str) -> bool:
+    from devnet.testing import status
+
+    try:
+        return bool(status(rpc, timeout=1))
+    except (OSError, ValueError):
+        return False
 
 
 def _contract_ready(rpc: str, contract_id: str) -> bool:

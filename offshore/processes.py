@@ -46,7 +46,9 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
     from streams.worker import PipelineConfig
 
     state = settings.state_dir.resolve()
-    keys = tuple(k.strip() for k in settings.operator_keys.get_secret_value().split(",") if k.strip())
+    from offshore.keys import operator_keys
+
+    keys = operator_keys(settings)
     return PipelineConfig(
         bootstrap=kafka_bootstrap(settings),
         data_dir=state / "faust",

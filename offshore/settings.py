@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from offshore.errors import ConfigError
@@ -56,6 +56,24 @@ class Settings(BaseSettings):
     kafka_sasl_password: SecretStr = Field(SecretStr(""), description="SASL password (secret).")
     kafka_ssl_cafile: Path | None = Field(None, description="PEM CA bundle of the brokers (SSL/SASL_SSL).")
     metrics_host: str = Field("127.0.0.1", description="Address /metrics binds; pods set 0.0.0.0.")
+    network: str = Field(
+        "localnet",
+        pattern="^(mainnet|testnet|localnet)$",
+        description="Preset of RPC, block API, yield timeout, block time.",
+    )
+    block_time_s: float = Field(1.0, gt=0, description="Seconds per block of the network (waits, deadlines).")
+    operator_keys_file: Path | None = Field(None, description="Operator keys, one a line (settle; replaces KEYS).")
+    signer_key: SecretStr = Field(
+        SecretStr(""), description="Key of --account for `offshore contract` and `offshore operator`."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _network_preset(cls, data: Any) -> Any:
+        """OFFSHORE_NETWORK fills the chain settings that are not set explicitly (offshore/networks.py)."""
+        from offshore.networks import preset_values
+
+        return preset_values(data) if isinstance(data, dict) else data
 
 
 @cache

@@ -77,11 +77,12 @@ def run_request(args: argparse.Namespace, settings: Settings) -> int:
     from offshore.client import OffshoreClient
 
     credentials = args.credentials_dir or settings.state_dir / UP_DIR / "credentials"
-    key_file = credentials / CHAIN_ID / f"{args.account}.json"
+    key_file = credentials / settings.network / f"{args.account}.json"
     if not key_file.is_file():
         raise ConfigError(f"no key for {args.account} in {credentials} (is `offshore up` running?)")
-    data = json.loads(key_file.read_text())
-    secret = str(data.get("private_key") or data.get("secret_key"))
+    from offshore.keys import account_key
+
+    secret = account_key(credentials, settings.network, args.account).secret_key_str
     body = Path(args.input[1:]).read_text() if args.input.startswith("@") else args.input
     limits = {
         k: v

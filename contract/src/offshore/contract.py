@@ -9,6 +9,7 @@ from near_sdk_py import call, init, view
 import admin
 import execution
 import state
+import upgrade
 import views
 
 
@@ -20,6 +21,7 @@ def _json(value):
 @init
 def new(owner_id, operator_id, pricing=None, default_limits=None):
     admin.init(owner_id, operator_id, pricing, default_limits)
+    upgrade.stamp()
 
 
 @call
@@ -109,3 +111,13 @@ def estimate_execution_cost(resource_limits=None):
 @view
 def get_max_limits():
     _json(views.get_max_limits())
+
+
+@call
+def migrate():
+    _json(upgrade.migrate())
+
+
+@view
+def get_state_version():
+    _json(upgrade.versions())
