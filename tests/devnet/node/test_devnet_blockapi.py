@@ -68,11 +68,9 @@ async def test_transactions_appear_in_their_chunk(devnet: Devnet, near: AccountF
     block_hash = view["result"]["transaction_outcome"]["block_hash"]
     block = (await _rpc(devnet, "block", {"block_id": block_hash}))["result"]
     height = block["header"]["height"]
-    status, early = await _get(f"{devnet.block_api_url}/block/{height}")
-    assert (status, early["type"]) == (404, "BLOCK_DOES_NOT_EXIST")  # not final yet: neardata has no such block
     status, optimistic = await _get(f"{devnet.block_api_url}/block_opt/{height}")
     assert status == 200 and optimistic["block"]["header"]["height"] == height
-    await devnet.wait_for_final_height(height)
+    await devnet.wait_for_final_height(height)  # /v0/block serves it once final (test_devnet_finality.py)
     status, doc = await _get(f"{devnet.block_api_url}/block/{height}")
     assert status == 200
     txs = doc["shards"][0]["chunk"]["transactions"]
