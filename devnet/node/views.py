@@ -27,6 +27,7 @@ from devnet.node.model import (
     Status,
     TxRecord,
 )
+from devnet.vm.config import PROTOCOL_VERSION  # one version: the one whose fee table the VM charges
 from devnet.vm.types import (
     AccessKeyPermission,
     Action,
@@ -41,7 +42,6 @@ from devnet.vm.types import (
     Transfer,
 )
 
-PROTOCOL_VERSION = 73  # the devnet models NEAR protocol 73 (yield/resume, no global contracts, no gas keys)
 DEVNET_VERSION = "0.2.0"  # `status.version.version`; bump with what the devnet models
 _AUTHOR = "devnet"
 _EMPTY_SIG = "ed25519:" + base58.b58encode(bytes(64)).decode()
