@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     max_output_bytes: int = Field(
         12 * 1024, gt=0, description="Guest stdout cap; the contract takes 16384 chars (base64 of 12 KiB)."
     )
+    python_cache_dir: Path = Field(
+        Path(".offshore/executor/python"), description="Compiled Python interpreter and unpacked Python guests."
+    )
 
 
 @cache
