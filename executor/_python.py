@@ -405,3 +405,13 @@ def _stderr_tail(stderr: bytes) -> str:
     if len(text) > _MAX_ERROR_STDERR:
         text = "..." + text[-_MAX_ERROR_STDERR:]
     return text
+
+
+def warm_python(config: ExecutorConfig | None = None) -> tuple[float, bool]:
+    """Compiles the interpreter into the cache if it is not there (setup step); (seconds, compiled)."""
+    runtime = PythonRuntime(config or ExecutorConfig())
+    try:
+        seconds = runtime.warm()
+        return seconds, runtime.compiled
+    finally:
+        runtime.close()
