@@ -19,6 +19,7 @@ from executor import (
     CodeSource,
     CompileConfig,
     ErrorKind,
+    ExecutionResult,
     Executor,
     ExecutorConfig,
     Limits,
@@ -44,8 +45,10 @@ def py() -> Iterator[Executor]:
     ex.close()
 
 
-def _run(ex: Executor, code: str, stdin: bytes = b"", limits: Limits = ROOMY, **kw: object) -> object:
-    return ex.execute(pack({"main.py": code.encode()}), stdin, limits=limits, **kw)  # type: ignore[arg-type]
+def _run(
+    ex: Executor, code: str, stdin: bytes = b"", limits: Limits = ROOMY, secrets: dict[str, str] | None = None
+) -> ExecutionResult:
+    return ex.execute(pack({"main.py": code.encode()}), stdin, limits=limits, secrets=secrets)
 
 
 def test_numpy_statistics_example_built_from_git(
@@ -73,51 +76,53 @@ def test_numpy_statistics_example_built_from_git(
 
 def test_print_hi_is_metered_and_deterministic(py: Executor) -> None:
     a, b = _run(py, "print('hi')"), _run(py, "print('hi')")
-    assert a.success and a.stdout == b"hi\n" and a.stderr == b""  # type: ignore[attr-defined]
+    assert a.success and a.stdout == b"hi\n" and a.stderr == b""
     # Fuel counts wasm operators: the same program on the same input spends about the same (CPython's
     # hash randomisation is the only variation).
-    assert abs(a.instructions - b.instructions) < a.instructions * 0.05  # type: ignore[attr-defined]
+    assert abs(a.instructions - b.instructions) < a.instructions * 0.05
 
 
 def test_stdin_and_secrets_reach_the_program(py: Executor) -> None:
     code = "import os, sys\nprint(sys.stdin.read().upper(), os.environ.get('API_KEY'), os.environ.get('PATH'))"
     result = _run(py, code, b"abc", secrets={"API_KEY": "k-123", "PATH": "/evil"})
-    assert result.success and result.stdout == b"ABC k-123 None\n"  # type: ignore[attr-defined]
+    assert result.success and result.stdout == b"ABC k-123 None\n"
 
 
 def test_syntax_error_fails_with_the_error(py: Executor) -> None:
     result = _run(py, "print('unclosed'\n")
-    assert not result.success and result.error_kind is ErrorKind.NONZERO_EXIT  # type: ignore[attr-defined]
-    assert result.exit_code == 1  # type: ignore[attr-defined]
-    assert "SyntaxError" in result.error and "/code/main.py" in result.error  # type: ignore[attr-defined]
+    assert not result.success and result.error_kind is ErrorKind.NONZERO_EXIT
+    assert result.exit_code == 1
+    error = result.error or ""
+    assert "SyntaxError" in error and "/code/main.py" in error
 
 
 def test_exception_puts_the_traceback_tail_in_the_error_capped(py: Executor) -> None:
     result = _run(py, "def f():\n    raise ValueError('boom ' + 'x' * 20000)\nf()\n")
-    assert result.error_kind is ErrorKind.NONZERO_EXIT  # type: ignore[attr-defined]
-    assert result.error.startswith("python exited with code 1: ...")  # type: ignore[attr-defined]
-    assert result.error.endswith("x" * 100) and "ValueError" not in result.error[:40]  # type: ignore[attr-defined]
-    assert len(result.error) < 1600  # type: ignore[attr-defined]
-    small = _run(py, "raise KeyError('nope')")
-    assert "Traceback" in small.error and "KeyError: 'nope'" in small.error  # type: ignore[attr-defined]
+    assert result.error_kind is ErrorKind.NONZERO_EXIT
+    error = result.error or ""
+    assert error.startswith("python exited with code 1: ...")
+    assert error.endswith("x" * 100) and "ValueError" not in error[:40]
+    assert len(error) < 1600
+    small = _run(py, "raise KeyError('nope')").error or ""
+    assert "Traceback" in small and "KeyError: 'nope'" in small
 
 
 def test_memory_bomb_stops_at_the_memory_limit(py: Executor) -> None:
     code = "blocks = []\nwhile True:\n    blocks.append(bytearray(1 << 20))\n"
     result = _run(py, code, limits=Limits(max_instructions=20_000_000_000, max_memory_mb=96, max_execution_seconds=60))
-    assert result.error_kind is ErrorKind.MEMORY_LIMIT, result  # type: ignore[attr-defined]
-    assert result.memory_bytes <= 96 * 2**20  # type: ignore[attr-defined]
+    assert result.error_kind is ErrorKind.MEMORY_LIMIT, result
+    assert result.memory_bytes <= 96 * 2**20
 
 
 def test_infinite_loop_runs_out_of_fuel_or_time(py: Executor) -> None:
     fuel = _run(py, "while True:\n    pass\n", limits=Limits(max_instructions=2_000_000_000, max_memory_mb=128))
-    assert fuel.error_kind is ErrorKind.FUEL_EXHAUSTED and fuel.instructions == 2_000_000_000  # type: ignore[attr-defined]
+    assert fuel.error_kind is ErrorKind.FUEL_EXHAUSTED and fuel.instructions == 2_000_000_000
     clock = _run(
         py,
         "while True:\n    pass\n",
         limits=Limits(max_instructions=100_000_000_000, max_memory_mb=128, max_execution_seconds=2),
     )
-    assert clock.error_kind is ErrorKind.TIMEOUT and clock.time_ms < 10_000  # type: ignore[attr-defined]
+    assert clock.error_kind is ErrorKind.TIMEOUT and clock.time_ms < 10_000
 
 
 def test_no_network_no_writes_no_host_files(py: Executor) -> None:
@@ -143,16 +148,16 @@ except OSError:
 print(outcomes)
 """
     result = _run(py, code)
-    assert result.success, result.error  # type: ignore[attr-defined]
-    text = result.stdout.decode()  # type: ignore[attr-defined]
+    assert result.success, result.error
+    text = result.stdout.decode()
     assert "connected" not in text and "wrote" not in text and "read host file" not in text
     assert text.count("refused") == 2 and "no host files" in text
 
 
 def test_output_flood_is_stopped(py: Executor) -> None:
     result = _run(py, "import sys\nwhile True:\n    sys.stdout.write('x' * 4096)\n")
-    assert result.error_kind is ErrorKind.OUTPUT_TOO_LARGE  # type: ignore[attr-defined]
-    assert len(result.stdout) <= 64 * 1024  # type: ignore[attr-defined]
+    assert result.error_kind is ErrorKind.OUTPUT_TOO_LARGE
+    assert len(result.stdout) <= 64 * 1024
 
 
 def test_pandas_job(py: Executor) -> None:
@@ -162,8 +167,8 @@ def test_pandas_job(py: Executor) -> None:
         "print(df.groupby('k').v.sum().to_json())\n"
     )
     result = _run(py, code)
-    assert result.success, result.error  # type: ignore[attr-defined]
-    assert json.loads(result.stdout) == {"0": 135, "1": 145, "2": 155}  # type: ignore[attr-defined]
+    assert result.success, result.error
+    assert json.loads(result.stdout) == {"0": 135, "1": 145, "2": 155}
 
 
 def test_interpreter_loads_from_the_cache_with_its_own_engine(py: Executor) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -76,10 +77,10 @@ def test_invalid_python_guests_fail_the_build(
 
 def test_size_and_file_caps(make_repo: MakeRepo, compile_config: CompileConfig, tmp_path: Path) -> None:
     url, commit = make_repo({"main.py": "x = 1\n" * 1000, "a.py": "", "b.py": ""})
-    small = CompileConfig(**{**_fields(compile_config), "max_python_bundle_bytes": 1000})
+    small = dataclasses.replace(compile_config, max_python_bundle_bytes=1000)
     with pytest.raises(BuildError, match="over 1000 bytes"):
         build(CodeSource(repo=url, commit=commit, build_target="python"), store=_store(tmp_path), config=small)
-    few = CompileConfig(**{**_fields(compile_config), "max_python_files": 2})
+    few = dataclasses.replace(compile_config, max_python_files=2)
     with pytest.raises(BuildError, match="more than 2 files"):
         build(CodeSource(repo=url, commit=commit, build_target="python"), store=_store(tmp_path), config=few)
 
@@ -119,9 +120,3 @@ def test_a_bundle_for_another_runtime_is_refused() -> None:
     problem = check_bundle(data)
     assert problem is not None and "runtime" in problem
     assert check_bundle(b"\0asm....") is not None
-
-
-def _fields(config: CompileConfig) -> dict[str, object]:
-    import dataclasses
-
-    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
