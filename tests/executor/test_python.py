@@ -160,17 +160,6 @@ def test_output_flood_is_stopped(py: Executor) -> None:
     assert len(result.stdout) <= 64 * 1024
 
 
-def test_pandas_job(py: Executor) -> None:
-    code = (
-        "import pandas as pd\n"
-        "df = pd.DataFrame({'k': [i % 3 for i in range(30)], 'v': range(30)})\n"
-        "print(df.groupby('k').v.sum().to_json())\n"
-    )
-    result = _run(py, code)
-    assert result.success, result.error
-    assert json.loads(result.stdout) == {"0": 135, "1": 145, "2": 155}
-
-
 def test_interpreter_loads_from_the_cache_with_its_own_engine(py: Executor) -> None:
     again = PythonRuntime(ExecutorConfig(module_cache_dir=None, python_cache_dir=PY_CACHE))
     try:
