@@ -18,6 +18,7 @@ from typing import Any
 
 from executor import (
     ArtifactStore,
+    BuildLimits,
     CodeSource,
     CompileConfig,
     Executor,
@@ -67,7 +68,9 @@ def _python(snapshot: bool) -> dict[str, Any]:
 
 
 def _rust() -> dict[str, Any]:
-    config = CompileConfig(allow_file_urls=True)
+    # The bench measures the build's time, so the sandbox's 300 s wall limit must not cut it short
+    # on a busy machine (CPU per process stays capped).
+    config = CompileConfig(allow_file_urls=True, build_limits=BuildLimits(cpu_seconds=900, wall_seconds=3600))
     with tempfile.TemporaryDirectory(prefix="offshore-bench-cargo-") as tmp:
         url, commit = examples.publish("serde_stats", Path(tmp) / "repos")
         store = ArtifactStore(StoreConfig(root=Path(tmp) / "store"))
