@@ -6,6 +6,7 @@ Example guests as git repos: `executor.examples.publish(name, root)`.
 """
 
 from executor._compile import builder_id, compile_async, compile_source
+from executor._python import warm_python
 from executor._runner import Executor, default_executor, execute, run_async
 from executor._store import ArtifactStore
 from executor._types import (
@@ -56,4 +57,5 @@ __all__ = [
     "default_executor",
     "execute",
     "run_async",
+    "warm_python",
 ]

@@ -2,9 +2,10 @@
 
 Build conventions (build_target `wasm32-wasip1`, in the repo root or in `path` if given):
 - Rust: a `Cargo.toml` with no dependencies and `src/main.rs`; built with Debian's rustc (offline).
-  Crates with dependencies need the production builder's separate vendoring step (see README).
+  With dependencies: `cargo build --frozen` against a directory registry (`_cargo.py`).
 - C: every `*.c` in the directory and in `src/`, with `-I.` and `-Iinclude`; clang + wasi-libc.
 Build target `wasm`: the prebuilt file at `path`, read without following symlinks.
+Build target `python`: `main.py` plus pure-Python modules, validated and bundled (`_pybundle.py`).
 
 Reproducibility: sources always sit at `/src` and output at `/out` inside the sandbox, the file list
 is sorted, SOURCE_DATE_EPOCH is the commit time, and neither compiler embeds timestamps in wasm.
@@ -26,6 +27,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from executor import _cargo, _pybundle
 from executor._sandbox import Bind, run_sandboxed
 from executor._source import CheckedSource, check_source
 from executor._store import ArtifactStore
@@ -75,9 +77,11 @@ def compile_source(
             if checked.build_target == "wasm":
                 assert checked.path is not None
                 data = read_repo_file(checkout, checked.path, config.max_wasm_bytes)
+            elif checked.build_target == "python":
+                data = _pybundle.build_bundle(checkout, checked.path, config)
             else:
                 data, log = _build(checked, checkout, Path(tmp) / "out", commit_time, config)
-        problem = check_program(data)
+        problem = _pybundle.check_bundle(data) if checked.build_target == "python" else check_program(data)
         if problem is not None:
             raise InvalidArtifactError(f"{checked.repo}@{checked.commit[:12]}: {problem}")
         sha = store.put(data)
@@ -134,6 +138,7 @@ def _tool_version(tool: str) -> str:
 def builder_id(config: CompileConfig) -> str:
     """Toolchain identity in the build key: a compiler upgrade must not serve stale artifacts."""
     text = "|".join([_BUILD_RECIPE_VERSION, _tool_version(config.clang), _tool_version(config.rustc)])
+    text += "|" + _tool_version(config.cargo) + "|" + _pybundle.RUNTIME_ID
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -254,17 +259,23 @@ def _build(
     if not local.is_dir() or local.is_symlink():
         raise InvalidSourceError(f"path {checked.path!r} is not a directory in the repo")
     rust = (local / "Cargo.toml").is_file()
-    argv = _rust_command(local, config) if rust else _c_command(local, config)
+    cargo = _cargo.plan(local, config) if rust and _cargo.has_dependencies(local) else None
+    argv = cargo.argv if cargo else _rust_command(local, config) if rust else _c_command(local, config)
     env = {
         "PATH": "/usr/bin",
         "HOME": "/tmp",
         "TMPDIR": "/tmp",
         "LANG": "C.UTF-8",
         "SOURCE_DATE_EPOCH": str(commit_time),
+        **(cargo.env if cargo else {}),
     }
     result = run_sandboxed(
         argv,
-        binds=[Bind(checkout, "/src", writable=True), Bind(out, "/out", writable=True)],
+        binds=[
+            Bind(checkout, "/src", writable=True),
+            Bind(out, "/out", writable=True),
+            *(cargo.binds if cargo else []),
+        ],
         chdir=workdir,
         env=env,
         config=config,

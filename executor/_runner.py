@@ -14,6 +14,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from executor import _pybundle
+from executor._python import PythonRuntime
 from executor._types import ExecutionResult, ExecutorConfig, Limits
 from executor._wasmtime import CacheStats, WasmRuntime, filter_env
 from executor.errors import ExecutorError
@@ -31,6 +33,10 @@ class Executor:
         workers = self.config.max_workers or os.cpu_count() or 1
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="offshore-exec")
         self._closed = False
+        self._python: PythonRuntime | None = None
+        self._python_lock = threading.Lock()
+        if self.config.python_warm_at_start:
+            self.python_runtime().start_warmup()
 
     @property
     def cache_stats(self) -> CacheStats:
@@ -39,6 +45,17 @@ class Executor:
     @property
     def engine_fingerprint(self) -> str:
         return self._runtime.fingerprint
+
+    def python_runtime(self) -> PythonRuntime:
+        """The Python interpreter runtime (created on first use; `warm()` or `start_warmup()` loads it)."""
+        with self._python_lock:
+            if self._python is None:
+                self._python = PythonRuntime(self.config)
+            return self._python
+
+    @property
+    def python_ready(self) -> bool:
+        return self._python is not None and self._python.ready
 
     def preload(self, wasm: bytes, *, sha256: str | None = None) -> str:
         """Compiles (or loads from the disk cache) ahead of the first run; returns the module sha256."""
@@ -62,6 +79,10 @@ class Executor:
         re-hashing on the hot path; it is trusted.
         """
         self._check_open()
+        if _pybundle.is_bundle(wasm):  # a `python` build's artifact: code for the shared interpreter
+            return self.python_runtime().run(
+                wasm, input_data, limits=limits or Limits(), env=filter_env(secrets, self.config), sha256=sha256
+            )
         return self._runtime.run(
             wasm,
             input_data,
@@ -91,6 +112,8 @@ class Executor:
         self._closed = True
         self._pool.shutdown(wait=True)
         self._runtime.close()
+        if self._python is not None:
+            self._python.close()
 
     def __enter__(self) -> Executor:
         return self

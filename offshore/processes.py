@@ -60,7 +60,10 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
         compile=executor.CompileConfig(allow_file_urls=settings.allow_file_urls, work_dir=None),
         store=executor.StoreConfig(root=state / "artifacts"),
         executor=executor.ExecutorConfig(
-            module_cache_dir=state / "modules", max_stdout_bytes=settings.max_output_bytes
+            module_cache_dir=state / "modules",
+            max_stdout_bytes=settings.max_output_bytes,
+            python_cache_dir=settings.python_cache_dir.resolve(),
+            python_warm_at_start=True,
         ),
         deadline=DeadlinePolicy(
             timeout_blocks=settings.yield_timeout_blocks, margin_blocks=settings.settle_margin_blocks

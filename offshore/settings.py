@@ -74,6 +74,9 @@ class Settings(BaseSettings):
         from offshore.networks import preset_values
 
         return preset_values(data) if isinstance(data, dict) else data
+    python_cache_dir: Path = Field(
+        Path(".offshore/executor/python"), description="Compiled Python interpreter and unpacked Python guests."
+    )
 
 
 @cache

@@ -59,7 +59,7 @@ def add_request_parser(commands: argparse._SubParsersAction[argparse.ArgumentPar
     p = commands.add_parser("request", help="send one request_execution and (by default) wait for its result")
     p.add_argument("--repo", required=True, help="git URL (https://..., or file://... on a dev platform)")
     p.add_argument("--commit", required=True, help="full 40-hex commit sha")
-    p.add_argument("--target", default="wasm32-wasip1", choices=("wasm32-wasip1", "wasm"))
+    p.add_argument("--target", default="wasm32-wasip1", choices=("wasm32-wasip1", "wasm", "python"))
     p.add_argument("--path", help="prebuilt .wasm path in the repo (--target wasm)")
     p.add_argument("--input", default="", help="input on stdin; @FILE reads a file")
     p.add_argument("--format", default="Text", choices=("Text", "Json", "Bytes"))

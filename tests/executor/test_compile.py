@@ -89,16 +89,17 @@ def test_compile_error_returns_the_build_log(
     assert "undeclared identifier" in info.value.log
 
 
-def test_rust_crate_with_dependencies_is_refused(
+def test_rust_crate_with_dependencies_needs_a_lock_file(
     make_repo: MakeRepo, compile_config: CompileConfig, tmp_path: Path
 ) -> None:
+    """Dependencies build with cargo --frozen (tests/executor/test_cargo.py): never without a lock."""
     url, commit = make_repo(
         {
             "Cargo.toml": '[package]\nname = "x"\nversion = "0.1.0"\n\n[dependencies]\nserde = "1"\n',
             "src/main.rs": "fn main() {}\n",
         }
     )
-    with pytest.raises(BuildError, match="dependency-free"):
+    with pytest.raises(BuildError, match=r"needs a committed Cargo\.lock"):
         compile_source(CodeSource(repo=url, commit=commit), store=_fresh_store(tmp_path, "s"), config=compile_config)
 
 

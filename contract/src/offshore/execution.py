@@ -8,7 +8,7 @@ import pricing
 import state
 from state import fail
 
-BUILD_TARGETS = ("wasm32-wasip1", "wasm")
+BUILD_TARGETS = ("wasm32-wasip1", "wasm", "python")
 RESPONSE_FORMATS = ("Text", "Json", "Bytes")
 HEX = "0123456789abcdef"
 MAX_RESUME_PAYLOAD = 1024  # nearcore's limit on promise_yield_resume payloads
@@ -43,7 +43,7 @@ def validate_code_source(src):
             fail("code_source.commit must be a full 40-hex commit sha (lowercase)")
     target = src.get("build_target")
     if target not in BUILD_TARGETS:
-        fail("code_source.build_target must be one of wasm32-wasip1, wasm")
+        fail("code_source.build_target must be one of wasm32-wasip1, wasm, python")
     path = src.get("path")
     out = {"repo": repo, "commit": commit, "build_target": target, "path": None}
     if target == "wasm":
