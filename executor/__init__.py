@@ -13,11 +13,13 @@ from executor._types import (
     CodeSource,
     CompileConfig,
     CompileResult,
+    EngineConfig,
     ErrorKind,
     ExecutionResult,
     ExecutorConfig,
     Limits,
     StoreConfig,
+    WasmCompileLimits,
 )
 from executor._wasmtime import CacheStats
 from executor.errors import (
@@ -39,6 +41,7 @@ __all__ = [
     "CodeSource",
     "CompileConfig",
     "CompileResult",
+    "EngineConfig",
     "ErrorKind",
     "ExecutionResult",
     "Executor",
@@ -50,6 +53,7 @@ __all__ = [
     "Limits",
     "SandboxError",
     "StoreConfig",
+    "WasmCompileLimits",
     "builder_id",
     "compile_async",
     "compile_source",

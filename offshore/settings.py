@@ -44,6 +44,12 @@ class Settings(BaseSettings):
     max_output_bytes: int = Field(
         12 * 1024, gt=0, description="Guest stdout cap; the contract takes 16384 chars (base64 of 12 KiB)."
     )
+    block_time_ms: int = Field(
+        600, gt=0, description="Lower bound of the chain's block time; sizes every budget inside the yield window."
+    )
+    file_url_roots: str = Field(
+        "", description="Comma-separated dirs file:// repos may live under; empty = <state_dir>/repos."
+    )
 
 
 @cache
