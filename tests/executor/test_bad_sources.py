@@ -5,6 +5,8 @@ a phrase of its message; host paths and file contents must not appear in any mes
 whole table the same config still builds a normal repo (one bad source never breaks the builder).
 """
 
+# ruff: noqa: E501  (the case tables read best one case per line)
+
 from __future__ import annotations
 
 import contextlib

@@ -5,6 +5,8 @@ a guest failure is data) and the compile stage's check (`check_program`, a refus
 must give a clear error, and a normal guest must still run afterwards on the same executor.
 """
 
+# ruff: noqa: E501  (the case tables read best one case per line)
+
 from __future__ import annotations
 
 import dataclasses
@@ -30,7 +32,7 @@ class Case:
     wasm: Callable[[], bytes]
     kind: ErrorKind
     message: str
-    limits: Limits = Limits(max_memory_mb=128)
+    limits: Limits = dataclasses.field(default_factory=lambda: Limits(max_memory_mb=128))
 
 
 CASES = [

@@ -113,7 +113,8 @@ def test_build_log_is_capped_to_its_tail(tmp_path: Path) -> None:
 def test_only_the_toolchain_of_the_host_usr_is_visible(tmp_path: Path) -> None:
     """Issue 19.7: the whole of /usr was readable; now only `sandbox_ro_paths` are bound."""
     assert Path("/usr/share/doc").is_dir() and Path("/usr/lib/python3.11").is_dir()  # present on the host
-    probe = "for p in /usr/share/doc /usr/local /usr/lib/python3.11 /usr/lib/postgresql; do test -e $p && echo SEEN:$p; done; ls /usr/lib/llvm-14/bin/clang && echo TOOLCHAIN"
+    hidden = "/usr/share/doc /usr/local /usr/lib/python3.11 /usr/lib/postgresql"
+    probe = f"for p in {hidden}; do test -e $p && echo SEEN:$p; done; ls /usr/lib/llvm-14/bin/clang && echo TOOLCHAIN"
     rc, log, _, _ = _run(["/bin/sh", "-c", probe], tmp_path, config=CompileConfig())
     assert rc == 0, log
     assert "SEEN:" not in log

@@ -86,3 +86,29 @@ def test_garbage_is_a_clear_error(keystore: Keystore, envelope: str) -> None:
 
 def test_request_without_secrets_gets_empty_env(keystore: Keystore) -> None:
     assert keystore.open(sample_requested()) == {}
+
+
+def test_cli_encrypt_binds_to_the_commit_unless_any_commit_is_chosen(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from offshore.cli import main
+    from offshore.settings import get_settings
+
+    master = generate_master_key()
+    monkeypatch.setenv("OFFSHORE_KEYSTORE_MASTER_KEY", master)
+    get_settings.cache_clear()
+    keystore = Keystore.from_hex(master)
+    base = ["secrets", "encrypt", "--repo", REPO, "--owner", OWNER]
+    try:
+        assert main([*base, "K=v"]) == 2  # neither flag: refused, no silent default
+        assert "--commit" in capsys.readouterr().err
+        assert main([*base, "--commit", COMMIT, "K=v"]) == 0
+        pinned = capsys.readouterr().out.strip()
+        assert main([*base, "--any-commit", "K=v"]) == 0
+        anywhere = capsys.readouterr().out.strip()
+    finally:
+        get_settings.cache_clear()
+    assert keystore.decrypt(pinned, REPO, OWNER, COMMIT, request_id="1") == {"K": "v"}
+    with pytest.raises(SecretsError):
+        keystore.decrypt(pinned, REPO, OWNER, NEXT_COMMIT, request_id="1")
+    assert keystore.decrypt(anywhere, REPO, OWNER, NEXT_COMMIT, request_id="1") == {"K": "v"}

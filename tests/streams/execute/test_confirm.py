@@ -2,10 +2,11 @@
 commit, input, limits, ciphertext hash, still pending). The guest, executor, artifact store and
 keystore are real; the chain's `get_request` view is a stand-in here (the real chain is in e2e)."""
 
+# ruff: noqa: E501  (the case tables read best one case per line)
+
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -103,10 +104,8 @@ async def test_forged_event_with_a_victims_ciphertext_is_not_decrypted(
 ) -> None:
     genuine: ExecutionRequested = setup[0]
     forged = dataclasses.replace(genuine, **event_changes(genuine))
-    if view_changes is None:
-        view = None
-    else:
-        view = chain_record(genuine, **({} if view_changes == "same" else view_changes))
+    changes = {} if view_changes in (None, "same") else view_changes
+    view = None if view_changes is None else chain_record(genuine, **changes)
     granted = ACCESSES.labels("granted")._value.get()
     with pytest.raises(UnconfirmedRequest, match=reason) as info:
         await _run(setup, forged, Views(view))
