@@ -2,7 +2,7 @@
 
 Why a child process: Cranelift's time and memory on a hostile module are superlinear (50k locals:
 ~2 minutes of one core), and an in-process compile can neither be interrupted nor capped. The child
-(`python -m executor._compile_worker`) runs under `prlimit --cpu --as` and a wall-clock timeout
+(`executor/_compile_worker.py`, standalone) runs under `prlimit --cpu --as` and a wall-clock timeout
 (the request's remaining yield window), compiles with the same engine settings as the runtime, and
 publishes the serialized module by atomic rename; the caller deserializes it (~0.15 ms).
 """
@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import platform
 import signal
 import subprocess
@@ -24,9 +23,8 @@ from pathlib import Path
 
 import wasmtime
 
+from executor import _compile_worker as _worker
 from executor._types import EngineConfig, WasmCompileLimits
-
-_ROOT = Path(__file__).resolve().parents[1]
 
 
 class ModuleCompileError(Exception):
@@ -39,31 +37,8 @@ class ModuleCompileError(Exception):
 
 
 def wasmtime_config(engine: EngineConfig, *, parallel: bool = True) -> wasmtime.Config:
-    """The one place wasm proposals are chosen: off unless listed on (see EngineConfig)."""
-    cfg = wasmtime.Config()
-    cfg.consume_fuel = True
-    cfg.epoch_interruption = True
-    cfg.max_wasm_stack = engine.max_wasm_stack_bytes
-    cfg.cranelift_opt_level = "speed"
-    cfg.parallel_compilation = parallel
-    cfg.wasm_threads = False
-    cfg.shared_memory = False
-    cfg.wasm_multi_memory = False
-    cfg.wasm_memory64 = False
-    cfg.wasm_gc = False
-    cfg.wasm_function_references = False
-    cfg.wasm_stack_switching = False
-    cfg.wasm_relaxed_simd = False
-    cfg.wasm_custom_page_sizes = False
-    cfg.wasm_wide_arithmetic = False
-    cfg.wasm_component_model = False
-    cfg.wasm_exceptions = engine.wasm_exceptions
-    cfg.wasm_simd = engine.wasm_simd
-    cfg.wasm_reference_types = engine.wasm_reference_types
-    cfg.wasm_bulk_memory = engine.wasm_bulk_memory
-    cfg.wasm_multi_value = engine.wasm_multi_value
-    cfg.wasm_tail_call = engine.wasm_tail_call
-    return cfg
+    """The runtime's wasmtime config: the same function the compile child uses (see _compile_worker)."""
+    return _worker.wasmtime_config(dataclasses.asdict(engine), parallel=parallel)
 
 
 def engine_fingerprint(engine: EngineConfig) -> str:
@@ -94,9 +69,9 @@ def compile_limited(
     dest.parent.mkdir(parents=True, exist_ok=True)
     argv = [
         "/usr/bin/prlimit", f"--cpu={cpu}", f"--as={limits.address_space_bytes}", "--core=0", "--",
-        sys.executable, "-m", "executor._compile_worker", json.dumps(dataclasses.asdict(engine)), str(dest),
+        sys.executable, "-I", _worker.__file__, json.dumps(dataclasses.asdict(engine)), str(dest),
     ]  # fmt: skip
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(_ROOT), "LANG": "C.UTF-8"}
+    env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
     started = time.monotonic()
     with tempfile.TemporaryFile() as source:
         source.write(wasm)
@@ -120,20 +95,3 @@ def compile_limited(
     if "MemoryError" in reason or "memory" in reason.lower():
         reason = f"compiling the module needed over {limits.address_space_bytes // (1024 * 1024)} MiB"
     raise ModuleCompileError(f"module compile failed: {reason}", seconds=seconds)
-
-
-def worker_main(argv: list[str]) -> int:
-    """Child side: wasm on stdin, engine settings and destination in argv; exit 3 = invalid module."""
-    engine = EngineConfig(**json.loads(argv[0]))
-    dest = Path(argv[1])
-    data = sys.stdin.buffer.read()
-    try:
-        module = wasmtime.Module(wasmtime.Engine(wasmtime_config(engine, parallel=False)), data)
-    except wasmtime.WasmtimeError as exc:
-        text = str(exc).strip()
-        print(text.splitlines()[0] if text else "invalid module", file=sys.stderr)
-        return 3
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(bytes(module.serialize()))
-    os.replace(tmp, dest)
-    return 0

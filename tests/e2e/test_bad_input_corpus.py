@@ -180,8 +180,9 @@ def _read(bootstrap: str, topics: list[str], match: Callable[[Any], bool], *, qu
     consumer = make_consumer(bootstrap, f"corpus-{uuid.uuid4().hex[:6]}")
     consumer.subscribe(topics)
     out: list[Any] = []
-    last = time.monotonic()
-    while time.monotonic() - last < quiet_s:  # poll: read to the end of the topics
+    last: float | None = None  # the quiet time counts from the first message (joining the group is slow)
+    give_up = time.monotonic() + 90
+    while time.monotonic() < give_up and (last is None or time.monotonic() - last < quiet_s):  # poll: to the end
         msg = consumer.poll(0.1)
         if msg is None or msg.error() is not None:
             continue

@@ -56,6 +56,6 @@ def test_the_old_constants_exceeded_the_window() -> None:
 def test_a_request_without_room_for_its_run_is_expired_before_compile() -> None:
     policy = DeadlinePolicy(timeout_blocks=200, block_time_s=0.6)
     assert policy.compile_time_left(REQ, REQ.block_height) is not None
-    # 10 s run + 11.4 s module compile reserve = 21.4 s = 36 blocks; margin 10: expired from ~height 275.
+    # 10 s run + 17.1 s module compile reserve = 27.1 s = 46 blocks; margin 10: expired from ~height 265.
     assert policy.compile_time_left(REQ, REQ.block_height + 160) is None
     assert policy.compile_time_left(REQ, policy.deadline(REQ)) is None

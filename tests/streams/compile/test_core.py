@@ -64,7 +64,8 @@ async def test_a_build_is_cut_to_the_window_and_its_time_is_charged(tmp_path: Pa
     compiler = RealCompiler(tmp_path)
     url, commit = _repo(tmp_path / "r", BOMB + "int main(void) { return 0; }\n")
     req = _request(url, commit, run_s=1)
-    # 60 blocks of 0.1 s, margin 10: 5 s left; minus the 1 s run and 0.5 s module-compile reserve = 3.5 s.
+    # 60 blocks of 0.1 s, margin 10: 5 s left; minus the 1 s run and 0.75 s module-compile reserve;
+    # the build itself is capped at its 30 % share of the window (1.5 s).
     policy = DeadlinePolicy(timeout_blocks=60, block_time_s=0.1)
     out = await compile_request(req, compiler, producer="t", policy=policy, final_height=req.block_height)
     assert isinstance(out, CompilationFailed), out
