@@ -59,6 +59,7 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
             allowed_file_roots=_file_url_roots(settings, state),
             work_dir=None,
             module_cache_dir=state / "modules",  # the execute stage's module cache on this host
+            max_checkout_bytes=settings.max_checkout_bytes,
         ),
         store=executor.StoreConfig(root=state / "artifacts"),
         executor=executor.ExecutorConfig(

@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     file_url_roots: str = Field(
         "", description="Comma-separated dirs file:// repos may live under; empty = <state_dir>/repos."
     )
+    max_checkout_bytes: int = Field(256 * 1024 * 1024, gt=0, description="Byte quota of one repo checkout.")
 
 
 @cache

@@ -17,7 +17,7 @@ import re
 import subprocess
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from streams.keystore import Keystore, encrypt_secrets
 from streams.topics import DEAD_LETTERS, EXECUTED, REQUESTS, SETTLED
 
 from ..executor import wasmgen
-from .conftest import LIMITS, Harness
+from .conftest import LIMITS, Harness, _harness
 
 pytestmark = pytest.mark.integration
 HELLO_C = '#include <stdio.h>\nint main(void) { puts("hi"); return 0; }\n'
@@ -98,7 +98,7 @@ CASES = [
     Case("wasm symlink to a host file", lambda h: {"g.wasm": h / "host.wasm"}, "not a regular file", "wasm", "g.wasm"),
     Case("Cargo.toml symlink to /etc/passwd", lambda h: {"Cargo.toml": Path("/etc/passwd"), "src/main.rs": "fn main(){}"}, "is a symlink"),
     Case("src symlink to a host dir", lambda h: {"src": h / "csrc", "README": "x"}, "is a symlink"),
-    Case("repo over the checkout quota", lambda h: {"main.c": HELLO_C, "zeros.bin": b"\0" * (130 * 1024 * 1024)}, "checkout quota"),
+    Case("repo over the checkout quota", lambda h: {"main.c": HELLO_C, "zeros.bin": b"\0" * (33 * 1024 * 1024)}, "checkout quota"),
     Case("compile error", lambda h: {"main.c": "int main(void) { return nope; }\n"}, "compile_build_failed"),
     Case(
         "run limit that cannot fit in the window (expired at compile)",
@@ -107,6 +107,21 @@ CASES = [
         limits={**LIMITS, "max_execution_seconds": 60},
     ),
 ]  # fmt: skip
+
+
+QUOTA = 64 * 1024 * 1024  # bytes count twice (eol=crlf): the 19 MB module fits, 33 MiB of zeros do not
+
+
+@pytest.fixture(scope="module")
+def harness() -> Iterator[Harness]:
+    """The standard e2e platform, with a smaller checkout quota so the over-quota repo stays cheap."""
+    yield from _harness(
+        "offshore-e2e-corpus-",
+        block_interval_s=0.1,
+        yield_timeout_blocks=600,
+        reconcile_after_blocks=80,
+        extra_env={"OFFSHORE_MAX_CHECKOUT_BYTES": str(QUOTA)},
+    )
 
 
 async def test_bad_inputs_fail_their_request_and_the_next_one_settles(harness: Harness) -> None:
