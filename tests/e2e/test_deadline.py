@@ -58,6 +58,8 @@ async def test_request_near_its_deadline_is_expired_not_executed(short_yield: Ha
                 seen.append(event)
     consumer.close()
     expired = [e for e in seen if isinstance(e, RequestExpired)]
-    assert expired and expired[0].stage == "execute"
+    # Execute (killed) holds it past the deadline; on a loaded machine compile may already see it too
+    # late and skip the build. Either way no work ran for it.
+    assert expired and expired[0].stage in ("compile", "execute")
     assert expired[0].deadline_height == created + TIMEOUT_BLOCKS
     assert not any(isinstance(e, ExecutionFinished) for e in seen)  # the program never ran
