@@ -35,8 +35,8 @@ def _cold_and_warm(name: str, work: Path, config: CompileConfig) -> dict[str, fl
 
 
 def run() -> dict[str, Any]:
-    config = CompileConfig(allow_file_urls=True)
     with tempfile.TemporaryDirectory(prefix="offshore-bench-compile-") as tmp:
+        config = CompileConfig(allow_file_urls=True, allowed_file_roots=(Path(tmp),))
         c = _cold_and_warm("sha256", Path(tmp), config)
         rust = _cold_and_warm("json_echo", Path(tmp), config)
     return {"cold_seconds": c["cold_seconds"], "c_sha256": c, "rust_json_echo": rust}

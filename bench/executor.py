@@ -37,7 +37,7 @@ _BIG = Limits(max_instructions=10**13, max_memory_mb=512, max_execution_seconds=
 def build_guests(names: list[str], work: Path) -> dict[str, bytes]:
     """Publishes and builds example guests (real git + sandboxed clang/rustc)."""
     store = ArtifactStore(StoreConfig(root=work / "artifacts"))
-    config = CompileConfig(allow_file_urls=True)
+    config = CompileConfig(allow_file_urls=True, allowed_file_roots=(work,))
     out = {}
     for name in names:
         url, commit = examples.publish(name, work / "repos")

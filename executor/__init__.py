@@ -14,11 +14,13 @@ from executor._types import (
     CodeSource,
     CompileConfig,
     CompileResult,
+    EngineConfig,
     ErrorKind,
     ExecutionResult,
     ExecutorConfig,
     Limits,
     StoreConfig,
+    WasmCompileLimits,
 )
 from executor._wasmtime import CacheStats
 from executor.errors import (
@@ -40,6 +42,7 @@ __all__ = [
     "CodeSource",
     "CompileConfig",
     "CompileResult",
+    "EngineConfig",
     "ErrorKind",
     "ExecutionResult",
     "Executor",
@@ -51,6 +54,7 @@ __all__ = [
     "Limits",
     "SandboxError",
     "StoreConfig",
+    "WasmCompileLimits",
     "builder_id",
     "compile_async",
     "compile_source",

@@ -30,9 +30,10 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from executor._repofs import kind, read_repo_file
 from executor._sandbox import Bind
 from executor._types import CompileConfig
-from executor.errors import BuildError
+from executor.errors import BuildError, ExecutorError
 
 REGISTRY_MOUNT = "/registry"
 TARGET = "wasm32-wasi"
@@ -41,6 +42,7 @@ _CRATES_IO = "registry+https://github.com/rust-lang/crates.io-index"
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _VERSION = re.compile(r"^[0-9A-Za-z.+-]{1,64}$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_MAX_MANIFEST_BYTES = 1024 * 1024  # Cargo.toml / Cargo.lock: a real lock file of a large workspace is ~100 KB
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +70,8 @@ class CargoPlan:
 def has_dependencies(local: Path) -> bool:
     """True when the guest's Cargo.toml declares dependencies (then cargo builds it, else rustc)."""
     try:
-        manifest = tomllib.loads((local / "Cargo.toml").read_text())
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        manifest = tomllib.loads(read_repo_file(local, "Cargo.toml", _MAX_MANIFEST_BYTES).decode())
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError, ExecutorError):
         return False  # the rustc path reports the unreadable manifest
     return bool(manifest.get("dependencies") or manifest.get("build-dependencies"))
 
@@ -98,13 +100,13 @@ def locked_crates(lock_text: str) -> list[LockedCrate]:
 
 def plan(local: Path, config: CompileConfig) -> CargoPlan:
     """Resolves every locked crate to a directory on the host and returns the sandboxed command."""
-    lock_path = local / "Cargo.lock"
-    if not lock_path.is_file() or lock_path.is_symlink():
+    if kind(local, "Cargo.lock") != "file":
         raise BuildError(
             "Rust guest with dependencies needs a committed Cargo.lock (builds are --frozen: offline and "
             "exactly the locked versions; see executor/README.md for the available crates)"
         )
-    crates = locked_crates(lock_path.read_text(errors="replace"))
+    lock = read_repo_file(local, "Cargo.lock", _MAX_MANIFEST_BYTES)  # no symlink, FIFO or device is opened
+    crates = locked_crates(lock.decode(errors="replace"))
     if config.cargo_fetch_from is None:
         dirs = {c: _from_directory(config.cargo_registry, c) for c in crates}
     else:

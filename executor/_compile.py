@@ -14,10 +14,11 @@ is sorted, SOURCE_DATE_EPOCH is the commit time, and neither compiler embeds tim
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import hashlib
+import math
 import os
-import stat
 import subprocess
 import tempfile
 import threading
@@ -28,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from executor import _cargo, _pybundle
+from executor._engine import ModuleCompileError
+from executor._repofs import kind, read_repo_file, regular_files, safe_dir
 from executor._sandbox import Bind, run_sandboxed
 from executor._source import CheckedSource, check_source
 from executor._store import ArtifactStore
@@ -48,9 +51,16 @@ def compile_source(
     *,
     store: ArtifactStore,
     config: CompileConfig | None = None,
+    time_left_s: float | None = None,
 ) -> CompileResult:
-    """Builds (or finds in the store) the module for `source`; raises an ExecutorError subclass."""
+    """Builds (or finds in the store) the module for `source`; raises an ExecutorError subclass.
+
+    `time_left_s`: what is left of the request's yield window for fetch, build and module compile
+    together (the caller has already set aside the run); each step's own cap is cut to it, and a step
+    that would start with nothing left fails as timed out instead of starting.
+    """
     config = config or CompileConfig()
+    clock = _Clock(None if time_left_s is None else time.monotonic() + time_left_s)
     if not isinstance(source, CodeSource):
         source = CodeSource.from_mapping(source)
     checked = check_source(source, config)
@@ -73,15 +83,27 @@ def compile_source(
         with tempfile.TemporaryDirectory(prefix="offshore-build-", dir=config.work_dir) as tmp:
             os.chmod(tmp, 0o711)  # the unprivileged build uid must traverse it
             checkout = Path(tmp) / "src"
-            commit_time = fetch(checked, checkout, config)
+            commit_time = fetch(checked, checkout, config, clock)
             if checked.build_target == "wasm":
                 assert checked.path is not None
                 data = read_repo_file(checkout, checked.path, config.max_wasm_bytes)
             elif checked.build_target == "python":
                 data = _pybundle.build_bundle(checkout, checked.path, config)
             else:
-                data, log = _build(checked, checkout, Path(tmp) / "out", commit_time, config)
-        problem = _pybundle.check_bundle(data) if checked.build_target == "python" else check_program(data)
+                data, log = _build(checked, checkout, Path(tmp) / "out", commit_time, config, clock)
+        if checked.build_target == "python":
+            problem = _pybundle.check_bundle(data)
+        else:
+            try:
+                problem = check_program(
+                    data,
+                    engine=config.engine,
+                    limits=config.wasm_compile,
+                    cache_dir=config.module_cache_dir,
+                    timeout_s=clock.left(config.wasm_compile.wall_seconds, "compiling the module"),
+                )
+            except ModuleCompileError as exc:
+                raise BuildError(str(exc), timed_out=True) from None
         if problem is not None:
             raise InvalidArtifactError(f"{checked.repo}@{checked.commit[:12]}: {problem}")
         sha = store.put(data)
@@ -94,9 +116,26 @@ async def compile_async(
     *,
     store: ArtifactStore,
     config: CompileConfig | None = None,
+    time_left_s: float | None = None,
 ) -> CompileResult:
     """`compile_source` on a worker thread (the work is subprocesses and disk I/O)."""
-    return await asyncio.to_thread(compile_source, source, store=store, config=config)
+    return await asyncio.to_thread(compile_source, source, store=store, config=config, time_left_s=time_left_s)
+
+
+class _Clock:
+    """The request's deadline for compile-side work (None = only the configured caps)."""
+
+    def __init__(self, deadline: float | None) -> None:
+        self.deadline = deadline
+
+    def left(self, cap: float, step: str) -> float:
+        """Seconds `step` may take: its cap, cut to the time left; none left = timed out before starting."""
+        if self.deadline is None:
+            return cap
+        left = self.deadline - time.monotonic()
+        if left <= 0.5:
+            raise BuildError(f"{step}: no time left in the request's yield window", timed_out=True)
+        return min(cap, left)
 
 
 def _result(
@@ -145,8 +184,14 @@ def builder_id(config: CompileConfig) -> str:
 # -- fetch ------------------------------------------------------------------------------------------
 
 
-def fetch(checked: CheckedSource, dest: Path, config: CompileConfig) -> int:
-    """Checks out exactly `checked.commit` into `dest`; returns the commit time (unix seconds)."""
+def fetch(checked: CheckedSource, dest: Path, config: CompileConfig, clock: _Clock | None = None) -> int:
+    """Checks out exactly `checked.commit` into `dest`; returns the commit time (unix seconds).
+
+    The commit's tree is measured (`git ls-tree -l`) before anything is written to the work tree: a
+    small pack can expand to gigabytes, so a checkout over `max_checkout_bytes` is refused unwritten.
+    """
+    clock = clock or _Clock(None)
+    started = time.monotonic()
     scheme = checked.repo.split(":", 1)[0]
     home = dest.parent / "git-home"
     home.mkdir(exist_ok=True)
@@ -181,7 +226,7 @@ def fetch(checked: CheckedSource, dest: Path, config: CompileConfig) -> int:
                 [*limit, *base, *args],
                 capture_output=True,
                 env=env,
-                timeout=config.git_timeout_seconds,
+                timeout=clock.left(config.git_timeout_seconds - (time.monotonic() - started), "fetch"),
                 check=False,
                 stdin=subprocess.DEVNULL,
             )
@@ -211,6 +256,11 @@ def fetch(checked: CheckedSource, dest: Path, config: CompileConfig) -> int:
             "+refs/heads/*:refs/remotes/origin/*",
         )
     try:
+        listing = git(*gd, "ls-tree", "-r", "-l", "--full-tree", checked.commit)
+    except FetchError as exc:
+        raise FetchError(f"commit {checked.commit} not found in {checked.repo}") from exc
+    check_checkout_size(listing, config)
+    try:
         git(*gd, "checkout", "-q", "--detach", checked.commit)
     except FetchError as exc:
         raise FetchError(f"commit {checked.commit} not found in {checked.repo}") from exc
@@ -220,45 +270,38 @@ def fetch(checked: CheckedSource, dest: Path, config: CompileConfig) -> int:
     return int(git(*gd, "log", "-1", "--format=%ct", "HEAD") or "0")
 
 
-def read_repo_file(root: Path, rel: str, max_bytes: int) -> bytes:
-    """Reads a regular file inside `root` without following any symlink (a repo may plant them)."""
-    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        parts = rel.split("/")
-        for part in parts[:-1]:
-            try:
-                nxt = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
-            except OSError as exc:
-                raise InvalidSourceError(f"path {rel!r}: no such directory in the repo") from exc
-            os.close(fd)
-            fd = nxt
-        try:
-            ffd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW, dir_fd=fd)
-        except OSError as exc:
-            raise InvalidSourceError(f"path {rel!r}: no such regular file in the repo") from exc
-        with os.fdopen(ffd, "rb") as handle:
-            st = os.fstat(handle.fileno())
-            if not stat.S_ISREG(st.st_mode):
-                raise InvalidSourceError(f"path {rel!r} is not a regular file")
-            if st.st_size > max_bytes:
-                raise InvalidArtifactError(f"{rel!r} is {st.st_size} bytes, over the {max_bytes} cap")
-            return handle.read(max_bytes + 1)
-    finally:
-        os.close(fd)
+def check_checkout_size(listing: str, config: CompileConfig) -> None:
+    """Refuses a tree over the byte or file quota (from `git ls-tree -r -l`, before checkout).
+
+    Blob bytes count twice: `.gitattributes` (`eol=crlf`) may turn every LF into CRLF at checkout.
+    """
+    total = files = 0
+    for line in listing.splitlines():
+        meta = line.split("\t", 1)[0].split()
+        if len(meta) == 4 and meta[1] == "blob" and meta[3].isdigit():
+            total += 2 * int(meta[3])
+            files += 1
+    if files > config.max_checkout_files:
+        raise FetchError(f"the commit has {files} files, over the checkout quota of {config.max_checkout_files}")
+    if total > config.max_checkout_bytes:
+        raise FetchError(
+            f"the commit's files need up to {total} bytes, over the checkout quota of {config.max_checkout_bytes}"
+        )
 
 
 # -- build ------------------------------------------------------------------------------------------
 
 
 def _build(
-    checked: CheckedSource, checkout: Path, out: Path, commit_time: int, config: CompileConfig
+    checked: CheckedSource, checkout: Path, out: Path, commit_time: int, config: CompileConfig, clock: _Clock
 ) -> tuple[bytes, str]:
     out.mkdir()
     workdir = "/src" + (f"/{checked.path}" if checked.path else "")
-    local = checkout / checked.path if checked.path else checkout
-    if not local.is_dir() or local.is_symlink():
-        raise InvalidSourceError(f"path {checked.path!r} is not a directory in the repo")
-    rust = (local / "Cargo.toml").is_file()
+    local = safe_dir(checkout, checked.path)
+    for name in ("Cargo.toml", "Cargo.lock", "src", "include"):
+        if kind(local, name) in ("symlink", "other"):
+            raise InvalidSourceError(f"{name!r} is a symlink or special file (not followed)")
+    rust = kind(local, "Cargo.toml") == "file"
     cargo = _cargo.plan(local, config) if rust and _cargo.has_dependencies(local) else None
     argv = cargo.argv if cargo else _rust_command(local, config) if rust else _c_command(local, config)
     env = {
@@ -269,6 +312,12 @@ def _build(
         "SOURCE_DATE_EPOCH": str(commit_time),
         **(cargo.env if cargo else {}),
     }
+    wall = clock.left(config.build_limits.wall_seconds, "build")
+    limits = dataclasses.replace(
+        config.build_limits,
+        wall_seconds=wall,
+        cpu_seconds=max(1, min(config.build_limits.cpu_seconds, math.ceil(wall))),
+    )
     result = run_sandboxed(
         argv,
         binds=[
@@ -279,29 +328,29 @@ def _build(
         chdir=workdir,
         env=env,
         config=config,
+        limits=limits,
     )
     if result.timed_out:
-        raise BuildError(
-            f"build timed out after {config.build_limits.wall_seconds:g} s", log=result.log, timed_out=True
-        )
+        raise BuildError(f"build timed out after {limits.wall_seconds:.1f} s", log=result.log, timed_out=True)
     if result.returncode != 0:
         raise BuildError(f"build failed (exit {result.returncode})", log=result.log)
     return read_repo_file(out, _OUTPUT, config.max_wasm_bytes), result.log
 
 
 def _c_command(local: Path, config: CompileConfig) -> list[str]:
-    sources = sorted(p.name for p in local.glob("*.c") if p.is_file() and not p.is_symlink())
-    sources += sorted(f"src/{p.name}" for p in (local / "src").glob("*.c") if p.is_file() and not p.is_symlink())
+    sources = regular_files(local, ".c")
+    if kind(local, "src") == "dir":
+        sources += [f"src/{name}" for name in regular_files(local / "src", ".c")]
     if not sources:
         raise BuildError("nothing to build: no Cargo.toml and no *.c files (see executor/README.md)")
-    includes = ["-I."] + (["-Iinclude"] if (local / "include").is_dir() else [])
+    includes = ["-I."] + (["-Iinclude"] if kind(local, "include") == "dir" else [])
     return [config.clang, *_C_FLAGS, *includes, *sources, "-o", f"/out/{_OUTPUT}"]
 
 
 def _rust_command(local: Path, config: CompileConfig) -> list[str]:
     try:
-        manifest = tomllib.loads((local / "Cargo.toml").read_text())
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        manifest = tomllib.loads(read_repo_file(local, "Cargo.toml", 64 * 1024).decode())
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError, InvalidArtifactError) as exc:
         raise BuildError(f"Cargo.toml is unreadable: {exc}") from exc
     package = manifest.get("package") or {}
     name = str(package.get("name", "guest")).replace("-", "_")
@@ -314,7 +363,7 @@ def _rust_command(local: Path, config: CompileConfig) -> list[str]:
                 f"Cargo.toml has [{section}]: this builder is offline and builds dependency-free crates "
                 "only; production builders vendor dependencies in a separate step"
             )
-    if not (local / "src" / "main.rs").is_file():
+    if kind(local, "src") != "dir" or kind(local / "src", "main.rs") != "file":
         raise BuildError("Rust guest needs src/main.rs")
     return [
         config.rustc,

@@ -7,7 +7,8 @@ Layers, outermost first:
   build has no business being root);
 - `prlimit` for CPU seconds, address space, file size and process count;
 - `bwrap --unshare-all` (own network, pid, ipc, uts namespaces; no network devices but a down
-  loopback), read-only /usr, tmpfs /tmp, only the given directories bound.
+  loopback), read-only toolchain paths only (`sandbox_ro_paths`, not all of /usr), tmpfs /tmp,
+  only the given directories bound.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def run_sandboxed(
         "--unshare-all",
         "--die-with-parent",
         "--new-session",
-        "--ro-bind", "/usr", "/usr",
+        *_toolchain_binds(config.sandbox_ro_paths),
         "--symlink", "usr/lib", "/lib",
         "--symlink", "usr/lib64", "/lib64",
         "--symlink", "usr/bin", "/bin",
@@ -115,6 +116,15 @@ def run_sandboxed(
         text = _tail(log, limits.max_log_bytes)
     timed_out = returncode in (-signal.SIGKILL, 128 + signal.SIGKILL) and seconds >= limits.wall_seconds
     return SandboxResult(returncode, text, timed_out, seconds)
+
+
+def _toolchain_binds(paths: Sequence[str]) -> list[str]:
+    """`--ro-bind` of each existing toolchain path: the rest of the host's /usr stays invisible."""
+    out: list[str] = []
+    for path in paths:
+        if os.path.isdir(path):
+            out += ["--ro-bind", path, path]
+    return out
 
 
 def _tail(fileobj: IO[bytes], cap: int) -> str:

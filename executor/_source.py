@@ -92,10 +92,11 @@ def _canonical_file_url(parts: urllib.parse.SplitResult, config: CompileConfig) 
         raise InvalidSourceError("file:// URLs must not name a host")
     path = _clean_url_path(parts.path)
     local = Path(path)
-    if config.allowed_file_roots:
-        resolved = local.resolve()
-        if not any(resolved.is_relative_to(root.resolve()) for root in config.allowed_file_roots):
-            raise InvalidSourceError("file:// repo outside the allowed roots")
+    if not config.allowed_file_roots:
+        raise InvalidSourceError("file:// repos need allowed_file_roots (none configured)")
+    resolved = local.resolve()  # symlinks resolved: a link inside a root must not lead out of it
+    if not any(resolved.is_relative_to(root.resolve()) for root in config.allowed_file_roots):
+        raise InvalidSourceError("file:// repo outside the allowed roots")
     return f"file://{path}", local
 
 

@@ -78,6 +78,47 @@ class ExecutionResult:
         )
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EngineConfig:
+    """The wasm features and code settings of one guest runtime (a value, so runtimes can differ).
+
+    Everything a guest does not need is off: each proposal is attack surface in the compiler and the
+    runtime (multi-memory and memory64 also break the one-memory budget of a store). Threads, multi-memory,
+    memory64, GC, function references, stack switching, relaxed SIMD (non-deterministic), custom page
+    sizes and wide arithmetic are always off; `wasm_exceptions` is off unless a runtime needs it (the
+    Python interpreter does). A serialized module is reused only under the same config (fingerprint).
+    """
+
+    name: str = "wasi-p1"
+    wasm_exceptions: bool = False
+    wasm_simd: bool = True
+    wasm_reference_types: bool = True
+    wasm_bulk_memory: bool = True
+    wasm_multi_value: bool = True
+    wasm_tail_call: bool = False
+    max_wasm_stack_bytes: int = 512 * 1024
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class WasmCompileLimits:
+    """Caps on compiling untrusted wasm to native code (Cranelift), checked cheapest first.
+
+    The shape caps refuse a module before any compiler runs (Cranelift time grows about cubically
+    with locals per function: 50k locals took ~2 minutes); the child-process limits bound whatever
+    the shape caps miss. `wall_seconds` is further cut to the request's remaining yield window.
+    """
+
+    max_functions: int = 100_000
+    max_locals: int = 4096
+    """Locals (params excluded) of one function."""
+    max_function_bytes: int = 1 * MiB
+    max_tables: int = 1
+    max_table_elements: int = 100_000
+    cpu_seconds: int = 30
+    wall_seconds: float = 30.0
+    address_space_bytes: int = 2048 * MiB
+
+
 _DEFAULT_RESERVED_ENV = frozenset({"PATH", "HOME", "PWD", "USER", "SHELL", "TMPDIR", "LANG", "TERM"})
 
 
@@ -95,7 +136,6 @@ class ExecutorConfig:
     max_stdout_bytes: int = 1 * MiB
     max_stderr_bytes: int = 64 * 1024
     epoch_tick_ms: float = 5.0
-    max_wasm_stack_bytes: int = 512 * 1024
     program_name: str = "guest"
     reserved_env_names: frozenset[str] = _DEFAULT_RESERVED_ENV
     reserved_env_prefixes: tuple[str, ...] = ("OFFSHORE_", "WASMTIME_", "WASI_", "LD_")
@@ -109,14 +149,16 @@ class ExecutorConfig:
     """Run python-snapshot.wasm (pre-initialised: `print('hi')` 77M instructions instead of 341M) or python.wasm."""
     python_warm_at_start: bool = False
     """Load the interpreter on a background thread when the Executor is created (the execute stage)."""
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    wasm_compile: WasmCompileLimits = field(default_factory=WasmCompileLimits)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class BuildLimits:
     """Sandbox limits for one build. `max_processes` uses a pids cgroup or an unprivileged uid."""
 
-    cpu_seconds: int = 120
-    wall_seconds: float = 300.0
+    cpu_seconds: int = 40
+    wall_seconds: float = 50.0
     address_space_bytes: int = 4096 * MiB
     max_file_bytes: int = 256 * MiB
     max_processes: int = 64
@@ -131,10 +173,13 @@ class CompileConfig:
     allowed_hosts: frozenset[str] = frozenset({"github.com", "gitlab.com", "codeberg.org", "bitbucket.org"})
     allow_file_urls: bool = False
     allowed_file_roots: tuple[Path, ...] = ()
-    """When non-empty, file:// repos must live under one of these directories."""
+    """file:// repos must live under one of these directories (none = file:// refused)."""
     work_dir: Path | None = None
     """Parent of the throwaway build directories; None = the system temp dir."""
-    git_timeout_seconds: float = 120.0
+    git_timeout_seconds: float = 20.0
+    max_checkout_bytes: int = 256 * MiB
+    """Byte quota of one checkout (blobs of the commit's tree, counted before anything is written)."""
+    max_checkout_files: int = 20_000
     max_wasm_bytes: int = 32 * MiB
     build_limits: BuildLimits = field(default_factory=BuildLimits)
     build_uid_base: int = 200_000
@@ -156,6 +201,16 @@ class CompileConfig:
     """Content-addressed cache the fetch step fills (used only with `cargo_fetch_from`)."""
     max_python_bundle_bytes: int = 4 * MiB
     max_python_files: int = 512
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    wasm_compile: WasmCompileLimits = field(default_factory=WasmCompileLimits)
+    module_cache_dir: Path | None = None
+    """Where the checked module's native code is kept (the execute stage's cache dir on one host)."""
+    sandbox_ro_paths: tuple[str, ...] = (
+        "/usr/bin", "/usr/lib64", "/usr/lib/x86_64-linux-gnu", "/usr/lib/llvm-14", "/usr/lib/clang",
+        "/usr/lib/rustlib", "/usr/lib/wasm32-wasi", "/usr/include/wasm32-wasi", "/usr/share/wasm32-wasi",
+        "/usr/share/cargo", "/usr/lib/gcc", "/usr/libexec/gcc",
+    )  # fmt: skip
+    """Host paths the build sandbox sees read-only (missing ones are skipped): the toolchain, not all of /usr."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

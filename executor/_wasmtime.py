@@ -2,7 +2,11 @@
 
 Nothing else in the project imports wasmtime. Limits:
 - instructions: fuel (`Config.consume_fuel`), reported as fuel consumed;
-- memory: `Store.set_limits(memory_size=...)`; `memory.grow` fails at the cap;
+- memory: one store-wide budget (`max_memory_mb`) covers linear memory and table elements, with at
+  most one memory, `max_tables` tables and one instance per store (`Store.set_limits`); `memory.grow`
+  fails at the cap;
+- compile: untrusted wasm is compiled to native code only in a limited child process
+  (`_engine.compile_limited`), after the cheap shape caps (`_wasmparse`);
 - wall clock: epoch interruption. A ticker thread bumps the engine epoch every `epoch_tick_ms`; each
   store's deadline is one tick ahead and a per-store epoch callback decides to continue or stop, so
   one store can be stopped (timeout, output flood) without touching the others.
@@ -14,28 +18,30 @@ import ctypes
 import errno
 import hashlib
 import itertools
-import json
 import math
 import os
-import platform
 import re
+import tempfile
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import wasmtime
 from wasmtime import _ffi as _wffi  # the epoch-deadline callback is not wrapped by wasmtime-py 50
 
-from executor._types import ErrorKind, ExecutionResult, ExecutorConfig, Limits, MiB
+from executor._engine import ModuleCompileError, compile_limited, engine_fingerprint, wasmtime_config
+from executor._types import EngineConfig, ErrorKind, ExecutionResult, ExecutorConfig, Limits, MiB, WasmCompileLimits
+from executor._wasmparse import ShapeError, module_shape
 
 WASI_MODULE = "wasi_snapshot_preview1"
 _WASI_ENOTSUP = 58
 _PAGE = 65536
+_TABLE_ELEMENT_BYTES = 8
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -142,20 +148,6 @@ class _OutputSink:
         return None  # stderr: keep the head, pretend the rest was written
 
 
-def engine_fingerprint(config: ExecutorConfig) -> str:
-    """Identifies compiled code compatibility: a serialized module is only reused under the same one."""
-    parts = {
-        "wasmtime": metadata.version("wasmtime"),
-        "machine": platform.machine(),
-        "fuel": True,
-        "epoch": True,
-        "max_wasm_stack": config.max_wasm_stack_bytes,
-        "opt": "speed",
-        "threads": False,
-    }
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
-
-
 def filter_env(secrets: dict[str, str] | None, config: ExecutorConfig) -> list[tuple[str, str]]:
     """Secrets -> env pairs; reserved and malformed names are dropped (never echoed anywhere)."""
     if not secrets:
@@ -177,14 +169,8 @@ class WasmRuntime:
 
     def __init__(self, config: ExecutorConfig) -> None:
         self.config = config
-        cfg = wasmtime.Config()
-        cfg.consume_fuel = True
-        cfg.epoch_interruption = True
-        cfg.max_wasm_stack = config.max_wasm_stack_bytes
-        cfg.cranelift_opt_level = "speed"
-        cfg.wasm_threads = False
-        self.engine = wasmtime.Engine(cfg)
-        self.fingerprint = engine_fingerprint(config)
+        self.engine = wasmtime.Engine(wasmtime_config(config.engine))
+        self.fingerprint = engine_fingerprint(config.engine)
         self._linker = wasmtime.Linker(self.engine)
         self._linker.allow_shadowing = True
         self._linker.define_wasi()
@@ -243,18 +229,36 @@ class WasmRuntime:
             return _Prepared(sha, None, ErrorKind.INVALID_MODULE, "module too large", 0)
         if not wasm.startswith(b"\0asm"):
             return _Prepared(sha, None, ErrorKind.INVALID_MODULE, "not a wasm binary (bad magic)", 0)
+        try:
+            module_shape(wasm, self.config.wasm_compile)
+        except ShapeError as exc:
+            return _Prepared(sha, None, ErrorKind.INVALID_MODULE, str(exc), 0)
         module = self._from_disk(sha)
         if module is None:
             try:
-                module = wasmtime.Module(self.engine, wasm)
-            except wasmtime.WasmtimeError as exc:
-                return _Prepared(sha, None, ErrorKind.INVALID_MODULE, _first_line(exc), 0)
+                module = self._compile(wasm, sha)
+            except ModuleCompileError as exc:
+                return _Prepared(sha, None, ErrorKind.INVALID_MODULE, str(exc), 0)
             with self._lock:
                 self.stats.compiles += 1
-            self._to_disk(sha, module)
         return self._inspect(sha, module)
 
-    def _from_disk(self, sha: str) -> wasmtime.Module | None:
+    def _compile(self, wasm: bytes, sha: str) -> wasmtime.Module:
+        """Cranelift in a limited child; the native module lands in the disk cache (or a temp dir)."""
+        if self._disk is not None:
+            compile_limited(
+                wasm, self._disk / f"{sha}.cwasm", engine=self.config.engine, limits=self.config.wasm_compile
+            )
+            module = self._from_disk(sha, count=False)
+            if module is None:
+                raise ModuleCompileError("compiled module could not be loaded")
+            return module
+        with tempfile.TemporaryDirectory(prefix="offshore-module-") as tmp:
+            path = Path(tmp) / f"{sha}.cwasm"
+            compile_limited(wasm, path, engine=self.config.engine, limits=self.config.wasm_compile)
+            return wasmtime.Module.deserialize_file(self.engine, str(path))
+
+    def _from_disk(self, sha: str, *, count: bool = True) -> wasmtime.Module | None:
         if self._disk is None:
             return None
         path = self._disk / f"{sha}.cwasm"
@@ -267,22 +271,10 @@ class WasmRuntime:
                 self.stats.disk_errors += 1
             path.unlink(missing_ok=True)
             return None
-        with self._lock:
-            self.stats.disk_hits += 1
-        return module
-
-    def _to_disk(self, sha: str, module: wasmtime.Module) -> None:
-        """Atomic publish (temp file + rename): concurrent writers of one key write identical bytes."""
-        if self._disk is None:
-            return
-        try:
-            self._disk.mkdir(parents=True, exist_ok=True)
-            tmp = self._disk / f".{sha}.{os.getpid()}.{threading.get_ident()}.tmp"
-            tmp.write_bytes(bytes(module.serialize()))
-            os.replace(tmp, self._disk / f"{sha}.cwasm")
-        except OSError:
+        if count:
             with self._lock:
-                self.stats.disk_errors += 1  # the cache is an optimisation: a full disk must not fail runs
+                self.stats.disk_hits += 1
+        return module
 
     def _inspect(self, sha: str, module: wasmtime.Module) -> _Prepared:
         """Checks the WASI preview-1 program shape before any store is built."""
@@ -344,7 +336,8 @@ class WasmRuntime:
         if prepared.pre is None:
             assert prepared.error_kind is not None
             return failed(prepared.error_kind, prepared.error or prepared.error_kind.value)
-        memory_cap = limits.max_memory_mb * MiB
+        budget = store_budget(limits.max_memory_mb * MiB, self.config.wasm_compile)
+        memory_cap = budget["memory_size"]
         if prepared.min_memory_bytes > memory_cap:
             return failed(
                 ErrorKind.MEMORY_LIMIT,
@@ -355,7 +348,7 @@ class WasmRuntime:
         out = _OutputSink(self.config.max_stdout_bytes, state, stop_on_overflow=True)
         err = _OutputSink(self.config.max_stderr_bytes, state, stop_on_overflow=False)
         store = wasmtime.Store(self.engine)
-        store.set_limits(memory_size=memory_cap)
+        store.set_limits(**budget)
         store.set_fuel(limits.max_instructions)
         run_id = next(_RUN_IDS)
         _RUNS[run_id] = state
@@ -432,6 +425,25 @@ class WasmRuntime:
         )
 
 
+def store_budget(total_bytes: int, limits: WasmCompileLimits) -> dict[str, int]:
+    """One budget per request for everything a store can allocate on the guest's behalf.
+
+    `Store.set_limits` caps each memory and each table separately, so the totals come from the
+    counts: one memory (multi-memory is off), `max_tables` tables of at most 1/64 of the budget in
+    8-byte elements, one instance; linear memory gets the rest. Total <= `total_bytes`.
+    """
+    elements = max(0, min(limits.max_table_elements, total_bytes // 64 // _TABLE_ELEMENT_BYTES))
+    table_bytes = limits.max_tables * elements * _TABLE_ELEMENT_BYTES
+    memory = (total_bytes - table_bytes) // _PAGE * _PAGE
+    return {
+        "memory_size": memory,
+        "table_elements": elements,
+        "instances": 1,
+        "tables": limits.max_tables,
+        "memories": 1,
+    }
+
+
 def _near_cap(used: int, cap: int) -> bool:
     """A failure with memory within one allocation step of the cap is blamed on the cap.
 
@@ -477,26 +489,45 @@ def _ms(started: float) -> int:
     return max(1, math.ceil((time.perf_counter() - started) * 1000))
 
 
-_CHECK_ENGINE: wasmtime.Engine | None = None
-_CHECK_LINKER: wasmtime.Linker | None = None
+_CHECKERS: dict[EngineConfig, tuple[wasmtime.Engine, wasmtime.Linker]] = {}
 _CHECK_LOCK = threading.Lock()
 
 
-def check_program(data: bytes) -> str | None:
-    """Why `data` is not a runnable WASI preview-1 program, or None when it is (used on build output)."""
-    global _CHECK_ENGINE, _CHECK_LINKER
-    if not data.startswith(b"\0asm"):
-        return "not a wasm binary (bad magic)"
-    with _CHECK_LOCK:
-        if _CHECK_ENGINE is None or _CHECK_LINKER is None:
-            _CHECK_ENGINE = wasmtime.Engine()
-            _CHECK_LINKER = wasmtime.Linker(_CHECK_ENGINE)
-            _CHECK_LINKER.define_wasi()
-        engine, linker = _CHECK_ENGINE, _CHECK_LINKER
+def check_program(
+    data: bytes,
+    *,
+    engine: EngineConfig,
+    limits: WasmCompileLimits,
+    cache_dir: Path | None = None,
+    timeout_s: float | None = None,
+) -> str | None:
+    """Why `data` is not a runnable WASI preview-1 program, or None when it is (used on build output).
+
+    Shape caps first, then the limited compile child (its native module kept in `cache_dir` for the
+    runtime, when given). Raises ModuleCompileError when compiling runs out of its budget.
+    """
     try:
-        module = wasmtime.Module(engine, data)
-    except wasmtime.WasmtimeError as exc:
-        return f"invalid module: {_first_line(exc)}"
+        module_shape(data, limits)
+    except ShapeError as exc:
+        return str(exc)
+    with _CHECK_LOCK:
+        if engine not in _CHECKERS:
+            checker = wasmtime.Engine(wasmtime_config(engine))
+            linker = wasmtime.Linker(checker)
+            linker.define_wasi()
+            _CHECKERS[engine] = (checker, linker)
+        checker, linker = _CHECKERS[engine]
+    sha = hashlib.sha256(data).hexdigest()
+    with tempfile.TemporaryDirectory(prefix="offshore-check-") as tmp:
+        folder = cache_dir / engine_fingerprint(engine) if cache_dir is not None else Path(tmp)
+        path = folder / f"{sha}.cwasm"
+        try:
+            compile_limited(data, path, engine=engine, limits=limits, timeout_s=timeout_s)
+        except ModuleCompileError as exc:
+            if exc.timed_out:
+                raise
+            return str(exc)
+        module = wasmtime.Module.deserialize_file(checker, str(path))
     foreign = [f"{i.module}.{i.name}" for i in module.imports if i.module != WASI_MODULE]
     if foreign:
         return "non-WASI imports: " + ", ".join(foreign[:5])

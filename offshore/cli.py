@@ -92,7 +92,9 @@ def _secrets_encrypt(args: argparse.Namespace, settings: Settings) -> int:
         if not master:
             raise ConfigError("give --public-key, or set OFFSHORE_KEYSTORE_MASTER_KEY (dev keystore)")
         public = Keystore.from_hex(master).public_key(args.repo, args.owner)
-    print(encrypt_secrets(public, args.repo, args.owner, pairs))
+    if bool(args.commit) == bool(args.any_commit):
+        raise ConfigError("give --commit SHA (the secrets open for that commit only) or --any-commit")
+    print(encrypt_secrets(public, args.repo, args.owner, pairs, commit=args.commit, any_commit=args.any_commit))
     return 0
 
 
@@ -179,6 +181,10 @@ def build_parser() -> argparse.ArgumentParser:
     encrypt.add_argument("--repo", required=True)
     encrypt.add_argument("--owner", required=True, help="the account that sends request_execution")
     encrypt.add_argument("--public-key", help="recipient key (hex) from the keystore")
+    encrypt.add_argument("--commit", help="the 40-hex commit the secrets are for (default binding: only this commit)")
+    encrypt.add_argument(
+        "--any-commit", action="store_true", help="let every commit of the repo open them (anyone who can push can)"
+    )
     encrypt.add_argument("pairs", nargs="+", metavar="NAME=VALUE", help="or - to read NAME=VALUE lines from stdin")
     encrypt.set_defaults(handler=_secrets_encrypt)
     from offshore.golive import add_parsers as add_golive_parsers

@@ -73,7 +73,7 @@ CASES: tuple[Case, ...] = (
 def run_demo(settings: Settings, out: Out = print) -> None:
     started = time.monotonic()
     state = Path(tempfile.mkdtemp(prefix="offshore-demo-", dir="/tmp"))
-    platform = LocalPlatform(state, block_interval_s=0.1)
+    platform = LocalPlatform(state, block_interval_s=0.1, yield_timeout_blocks=600)  # 60 s: budgets are its shares
     out(f"demo: state in {state}")
     try:
         info = platform.start(progress=True)
@@ -122,7 +122,7 @@ async def _send_all(info: PlatformInfo, state: Path, out: Out) -> list[_Sent]:
             sealed = None
             if case.secret:
                 sealed = encrypt_secrets(
-                    keystore.public_key(url, client.account_id), url, client.account_id, case.secret
+                    keystore.public_key(url, client.account_id), url, client.account_id, case.secret, commit=commit
                 )
             sub = await client.request(
                 repo=url, commit=commit, build_target=target, path=path, input_data=case.input,

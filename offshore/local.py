@@ -344,6 +344,7 @@ class LocalPlatform:
                 "OFFSHORE_INDEXER_START_HEIGHT": "1",
                 "OFFSHORE_YIELD_TIMEOUT_BLOCKS": str(self._yield_timeout),
                 "OFFSHORE_RECONCILE_AFTER_BLOCKS": str(self._reconcile_after),
+                "OFFSHORE_BLOCK_TIME_S": str(self._block_interval),
             }
         )
         env.update(self._extra_env)

@@ -57,7 +57,13 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
         operator_id=settings.operator_id,
         operator_keys=keys,
         keystore_master_key=settings.keystore_master_key.get_secret_value() or None,
-        compile=executor.CompileConfig(allow_file_urls=settings.allow_file_urls, work_dir=None),
+        compile=executor.CompileConfig(
+            allow_file_urls=settings.allow_file_urls,
+            allowed_file_roots=_file_url_roots(settings, state),
+            work_dir=None,
+            module_cache_dir=state / "modules",  # the execute stage's module cache on this host
+            max_checkout_bytes=settings.max_checkout_bytes,
+        ),
         store=executor.StoreConfig(root=state / "artifacts"),
         executor=executor.ExecutorConfig(
             module_cache_dir=state / "modules",
@@ -66,13 +72,21 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
             python_warm_at_start=True,
         ),
         deadline=DeadlinePolicy(
-            timeout_blocks=settings.yield_timeout_blocks, margin_blocks=settings.settle_margin_blocks
+            timeout_blocks=settings.yield_timeout_blocks,
+            margin_blocks=settings.settle_margin_blocks,
+            block_time_s=settings.block_time_s,
         ),
         execute_concurrency=settings.execute_concurrency,
         settle_concurrency=settings.settle_concurrency,
         reconcile_after_blocks=settings.reconcile_after_blocks,
         replication_factor=broker_profile(settings).replication_factor,
     )
+
+
+def _file_url_roots(settings: Settings, state: Path) -> tuple[Path, ...]:
+    """Where file:// repos may live: the configured roots, else the state dir's `repos/` only."""
+    roots = tuple(Path(r.strip()).resolve() for r in settings.file_url_roots.split(",") if r.strip())
+    return roots or (state / "repos",)
 
 
 def run_stage(stage: str, settings: Settings) -> int:

@@ -61,7 +61,7 @@ class Settings(BaseSettings):
         pattern="^(mainnet|testnet|localnet)$",
         description="Preset of RPC, block API, yield timeout, block time.",
     )
-    block_time_s: float = Field(1.0, gt=0, description="Seconds per block of the network (waits, deadlines).")
+    block_time_s: float = Field(1.0, gt=0, description="Seconds per block (a lower bound: it sizes every budget in the yield window).")
     operator_keys_file: Path | None = Field(None, description="Operator keys, one a line (settle; replaces KEYS).")
     signer_key: SecretStr = Field(
         SecretStr(""), description="Key of --account for `offshore contract` and `offshore operator`."
@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     python_cache_dir: Path = Field(
         Path(".offshore/executor/python"), description="Compiled Python interpreter and unpacked Python guests."
     )
+    file_url_roots: str = Field(
+        "", description="Comma-separated dirs file:// repos may live under; empty = <state_dir>/repos."
+    )
+    max_checkout_bytes: int = Field(256 * 1024 * 1024, gt=0, description="Byte quota of one repo checkout.")
 
 
 @cache

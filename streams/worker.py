@@ -146,7 +146,7 @@ def _producer(stage: str) -> str:
 # ---------------------------------------------------------------- compile
 
 
-def build_compile_app(config: PipelineConfig) -> faust.App:
+def build_compile_app(config: PipelineConfig, *, chain: NearChain | None = None) -> faust.App:
     app = create_app(
         f"{config.app_prefix}-compile",
         bootstrap=config.bootstrap,
@@ -155,10 +155,12 @@ def build_compile_app(config: PipelineConfig) -> faust.App:
     )
     store = executor.ArtifactStore(config.store)
     producer = _producer("compile")
+    near = chain or NearChain(rpc_url=config.rpc_url, contract_id=config.contract_id)
+    compile_config = config.deadline.compile_config(config.compile)  # caps: shares of the yield window
 
     class _Compiler:
-        async def compile(self, source: executor.CodeSource) -> executor.CompileResult:
-            return await executor.compile_async(source, store=store, config=config.compile)
+        async def compile(self, source: executor.CodeSource, *, time_left_s: float | None) -> executor.CompileResult:
+            return await executor.compile_async(source, store=store, config=compile_config, time_left_s=time_left_s)
 
     compiler = _Compiler()
     queue = app.topic(COMPILE_QUEUE.name)
@@ -171,13 +173,16 @@ def build_compile_app(config: PipelineConfig) -> faust.App:
     async def build(event: Any, req: Event) -> None:
         if not isinstance(req, ExecutionRequested):
             raise SchemaError(f"{type(req).__name__} does not belong on {COMPILE_QUEUE.name}")
-        out = await compile_request(req, compiler, producer=producer)
+        height = await near.final_height()
+        out = await compile_request(req, compiler, producer=producer, policy=config.deadline, final_height=height)
         if isinstance(out, WasmCompiled):
             metrics.COMPILE_CACHE.labels("hit" if out.cache_hit else "miss").inc()
             if not out.cache_hit:
                 metrics.BUILD_SECONDS.observe(out.compile_time_ms / 1000)
-        else:
+        elif isinstance(out, CompilationFailed):
             metrics.FAILURES.labels("compile", out.error_kind).inc()
+        else:
+            metrics.FAILURES.labels("compile", "expired").inc()
         await _emit(app, "compile", out)
 
     app.agent(app.topic(REQUESTS.name), name="route")(_guarded(app, "route", route))
@@ -196,7 +201,7 @@ def build_execute_app(config: PipelineConfig, *, chain: NearChain | None = None)
         topic_replication_factor=config.replication_factor,
     )
     store = executor.ArtifactStore(config.store)
-    runner = executor.Executor(config.executor)
+    runner = executor.Executor(config.deadline.executor_config(config.executor))
     keystore = Keystore.from_hex(config.keystore_master_key) if config.keystore_master_key else None
     near = chain or NearChain(rpc_url=config.rpc_url, contract_id=config.contract_id)
     producer = _producer("execute")
@@ -232,6 +237,7 @@ def build_execute_app(config: PipelineConfig, *, chain: NearChain | None = None)
                 policy=config.deadline,
                 final_height=height,
                 producer=producer,
+                chain=near,
             )
             if isinstance(out, ExecutionFinished):
                 metrics.FUEL.observe(out.resources_used.instructions)

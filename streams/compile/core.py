@@ -3,6 +3,11 @@
 A request that cannot be built fails that request (the failure is settled on chain with the capped
 build log), never the stage. Only infrastructure trouble (sandbox, artifact store) is raised, so the
 agent retries instead of blaming the requester.
+
+Deadlines: a request whose yield window has no room left for compile plus run is expired before any
+work starts (RequestExpired, refunded in full by the chain's timeout); otherwise the build gets only
+what is left of the window (`DeadlinePolicy.compile_time_left`), so a slow or hostile build fails in
+time to be settled, and the time it took is charged (`compile_time_ms` of the failure).
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import executor
-from schemas import CodeSource, CompilationFailed, ExecutionRequested, WasmCompiled
+from schemas import CodeSource, CompilationFailed, ExecutionRequested, RequestExpired, WasmCompiled
+from streams.deadline import DeadlinePolicy
 
 MAX_BUILD_LOG = 16 * 1024
 MAX_ERROR = 2000
@@ -28,7 +34,7 @@ _ERROR_KINDS: tuple[tuple[type[executor.ExecutorError], str], ...] = (
 
 
 class Compiler(Protocol):
-    async def compile(self, source: executor.CodeSource) -> executor.CompileResult:
+    async def compile(self, source: executor.CodeSource, *, time_left_s: float | None) -> executor.CompileResult:
         """Builds or finds the artifact; raises executor errors."""
         ...
 
@@ -40,10 +46,29 @@ def source_key(source: CodeSource) -> str:
 
 
 async def compile_request(
-    req: ExecutionRequested, compiler: Compiler, *, producer: str
-) -> WasmCompiled | CompilationFailed:
+    req: ExecutionRequested,
+    compiler: Compiler,
+    *,
+    producer: str,
+    policy: DeadlinePolicy | None = None,
+    final_height: int | None = None,
+) -> WasmCompiled | CompilationFailed | RequestExpired:
+    """Builds `req`'s program within its yield window (when `policy` and `final_height` are given)."""
     key = source_key(req.code_source)
     started = time.perf_counter()
+    time_left: float | None = None
+    if policy is not None and final_height is not None:
+        time_left = policy.compile_time_left(req, final_height)
+        if time_left is None:
+            return RequestExpired(
+                event_id=f"expired:{req.request_id}",
+                request_id=req.request_id,
+                occurred_at=datetime.now(UTC),
+                producer=producer,
+                stage="compile",
+                deadline_height=policy.deadline(req),
+                observed_height=final_height,
+            )
     head: dict[str, Any] = {
         "request_id": req.request_id,
         "occurred_at": datetime.now(UTC),
@@ -59,7 +84,7 @@ async def compile_request(
                 "path": req.code_source.path,
             }
         )
-        result = await compiler.compile(source)
+        result = await compiler.compile(source, time_left_s=time_left)
     except tuple(cls for cls, _ in _ERROR_KINDS) as exc:
         kind = next(name for cls, name in _ERROR_KINDS if isinstance(exc, cls))
         if isinstance(exc, executor.BuildError) and exc.timed_out:
@@ -70,7 +95,7 @@ async def compile_request(
             error_kind=kind,
             error=str(exc)[:MAX_ERROR],
             build_log=getattr(exc, "log", "")[-MAX_BUILD_LOG:],
-            compile_time_ms=round((time.perf_counter() - started) * 1000),
+            compile_time_ms=max(1, round((time.perf_counter() - started) * 1000)),  # charged, like a success
             **head,
         )
     return WasmCompiled(

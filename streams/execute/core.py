@@ -1,11 +1,20 @@
 """Execute stage core: a compile outcome in, ExecutionFinished (or RequestExpired) out.
 
 A compile failure becomes a failed execution so settle has one input. Guest misbehaviour (trap,
-limits) is data in the result, never an exception. Work is skipped when the yield would expire first.
+limits) is data in the result, never an exception. Work is skipped when the yield would expire first,
+and the run's wall clock is cut to what is left of the window.
+
+Secrets are opened only for a request confirmed on chain: Kafka is not a trust boundary (anyone who
+can produce to it could forge an ExecutionRequested carrying a victim's ciphertext), so the contract's
+own record (`get_request`, with its stored input) must match the event in sender, code source
+(commit included), input, limits and ciphertext hash, and still be pending. An unconfirmed event is
+raised as UnconfirmedRequest: the agent dead-letters it and records no result, so a forged event
+can neither read a secret nor pre-empt the genuine request's result.
 """
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -41,6 +50,52 @@ class SecretsOpener(Protocol):
     def open(self, req: ExecutionRequested) -> dict[str, str]:
         """Plaintext env vars for this request; raises ValueError if they cannot be opened."""
         ...
+
+
+class RequestViews(Protocol):
+    async def get_request(self, request_id: str) -> dict[str, Any] | None:
+        """The contract's record of the request with its stored input, or None."""
+        ...
+
+
+class UnconfirmedRequest(Exception):
+    """The event does not match a pending request on chain; its secrets are not opened."""
+
+
+def _digest(text: str | None) -> str | None:
+    return None if text is None else hashlib.sha256(text.encode()).hexdigest()
+
+
+def unconfirmed_reason(req: ExecutionRequested, view: dict[str, Any] | None) -> str | None:
+    """Why the chain's record does not confirm `req` (None = confirmed). Pure; compares, never trusts."""
+    if view is None:
+        return "no such request on chain"
+    if view.get("status") != "pending" or view.get("resolved"):
+        return f"request is not pending on chain (status {view.get('status')!r})"
+    if view.get("sender_id") != req.sender_id:
+        return "sender differs from the chain's record"
+    src = view.get("code_source") or {}
+    mine = req.code_source
+    if (src.get("repo"), src.get("commit"), src.get("build_target"), src.get("path")) != (
+        mine.repo,
+        mine.commit,
+        mine.build_target,
+        mine.path,
+    ):
+        return "code source (repo, commit, target, path) differs from the chain's record"
+    if view.get("input_data") != req.input_data:
+        return "input differs from the chain's record"
+    limits = view.get("resource_limits") or {}
+    wanted = req.resource_limits
+    if (limits.get("max_instructions"), limits.get("max_memory_mb"), limits.get("max_execution_seconds")) != (
+        wanted.max_instructions,
+        wanted.max_memory_mb,
+        wanted.max_execution_seconds,
+    ):
+        return "resource limits differ from the chain's record"
+    if _digest(view.get("encrypted_secrets")) != _digest(req.encrypted_secrets):
+        return "secrets ciphertext differs from the chain's record"
+    return None
 
 
 def _head(req: ExecutionRequested, producer: str) -> dict[str, Any]:
@@ -84,13 +139,15 @@ async def execute_request(
     policy: DeadlinePolicy,
     final_height: int,
     producer: str,
+    chain: RequestViews | None = None,
 ) -> ExecutionFinished | RequestExpired:
+    """`chain` is required for a request with secrets: without it they are never opened."""
     req = ev.request
+    if policy.expired(req, final_height):
+        return expired_event(req, policy, final_height, stage="execute", producer=producer)
     if isinstance(ev, CompilationFailed):
         error = f"{ev.error}\n{ev.build_log}".strip()
         return failed(req, f"compile_{ev.error_kind}", error[-4000:], compile_ms=ev.compile_time_ms, producer=producer)
-    if policy.expired(req, final_height):
-        return expired_event(req, policy, final_height, stage="execute", producer=producer)
     wasm = artifacts.get(ev.wasm_sha256)
     if wasm is None:
         return failed(
@@ -100,6 +157,12 @@ async def execute_request(
             compile_ms=ev.compile_time_ms,
             producer=producer,
         )
+    if req.encrypted_secrets:
+        if chain is None:
+            raise UnconfirmedRequest("no chain view to confirm the request: secrets stay sealed")
+        reason = unconfirmed_reason(req, await chain.get_request(req.request_id))
+        if reason is not None:
+            raise UnconfirmedRequest(f"request {req.request_id} not confirmed on chain: {reason}")
     try:
         env = secrets.open(req)
     except ValueError as exc:
@@ -107,7 +170,7 @@ async def execute_request(
     limits = executor.Limits(
         max_instructions=req.resource_limits.max_instructions,
         max_memory_mb=req.resource_limits.max_memory_mb,
-        max_execution_seconds=req.resource_limits.max_execution_seconds,
+        max_execution_seconds=max(0.001, policy.run_seconds(req, final_height)),
     )
     result = await runner.run_async(wasm, req.input_data.encode(), limits=limits, secrets=env, sha256=ev.wasm_sha256)
     return ExecutionFinished(

@@ -18,7 +18,9 @@ from streams.topics import EXECUTED, SETTLED
 from .conftest import Harness, _harness
 
 pytestmark = pytest.mark.integration
-TIMEOUT_BLOCKS = 60  # 6 s of 0.1 s blocks; the stages give up 10 blocks before (settle margin)
+TIMEOUT_BLOCKS = 300  # 30 s of 0.1 s blocks; the stages give up 10 blocks before (settle margin)
+# A short run limit: compile must leave room for it inside the window, or it expires the request itself.
+RUN_LIMITS = {"max_instructions": 1_000_000_000, "max_memory_mb": 32, "max_execution_seconds": 1}
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +31,7 @@ def short_yield() -> Iterator[Harness]:
 async def test_request_near_its_deadline_is_expired_not_executed(short_yield: Harness) -> None:
     platform = short_yield.platform
     platform.kill("execute", signal.SIGKILL)  # the request waits in front of execute ...
-    (sent,) = await short_yield.send(1)
+    (sent,) = await short_yield.send(1, guest="sha256", limits=RUN_LIMITS)
     async with short_yield.client(CLIENTS[0]) as alice:
         created = int((await alice.view("get_request", {"request_id": sent.request_id}))["created_height"])
         while True:  # poll: ... until fewer than the settle margin's blocks are left
@@ -56,6 +58,8 @@ async def test_request_near_its_deadline_is_expired_not_executed(short_yield: Ha
                 seen.append(event)
     consumer.close()
     expired = [e for e in seen if isinstance(e, RequestExpired)]
-    assert expired and expired[0].stage == "execute"
+    # Execute (killed) holds it past the deadline; on a loaded machine compile may already see it too
+    # late and skip the build. Either way no work ran for it.
+    assert expired and expired[0].stage in ("compile", "execute")
     assert expired[0].deadline_height == created + TIMEOUT_BLOCKS
     assert not any(isinstance(e, ExecutionFinished) for e in seen)  # the program never ran

@@ -36,7 +36,7 @@ async def test_a_secret_reaches_the_guest_and_nowhere_else(harness: Harness) -> 
     keystore = Keystore.from_hex((info.state_dir / "keystore.key").read_text().strip())
     secret = f"plaintext-{uuid.uuid4().hex}"
     sender = CLIENTS[0]
-    sealed = encrypt_secrets(keystore.public_key(url, sender), url, sender, {"API_KEY": secret})
+    sealed = encrypt_secrets(keystore.public_key(url, sender), url, sender, {"API_KEY": secret}, commit=commit)
     async with harness.client(sender) as alice:
         sent = await alice.request(repo=url, commit=commit, encrypted_secrets=sealed, response_format="Json")
         view = (await harness.finals([sent.request_id]))[sent.request_id]

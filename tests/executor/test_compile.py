@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -126,7 +127,7 @@ def test_build_wall_clock_limit(make_repo: MakeRepo, compile_config: CompileConf
     bomb = "#define A0 x\n" + "".join(f"#define A{i} A{i - 1} A{i - 1}\n" for i in range(1, 40)) + "int x = A39;\n"
     url, commit = make_repo({"main.c": bomb + "int main(void) { return 0; }\n"})
     limits = compile_config.build_limits.__class__(wall_seconds=2, cpu_seconds=60)
-    config = CompileConfig(allow_file_urls=True, build_limits=limits)
+    config = dataclasses.replace(compile_config, build_limits=limits)
     with pytest.raises(BuildError) as info:
         compile_source(CodeSource(repo=url, commit=commit), store=_fresh_store(tmp_path, "s"), config=config)
     assert info.value.timed_out

@@ -14,7 +14,8 @@ import pytest
 from executor import BuildLimits, CompileConfig
 from executor._sandbox import Bind, run_sandboxed
 
-CONFIG = CompileConfig()
+# The probes below are Python programs: this config also shows the sandbox the Python runtime.
+CONFIG = CompileConfig(sandbox_ro_paths=(*CompileConfig().sandbox_ro_paths, "/usr/lib/python3.11"))
 
 
 @pytest.fixture
@@ -26,7 +27,9 @@ def tmp_path() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def _run(argv: list[str], tmp_path: Path, **limits: float) -> tuple[int, str, bool, float]:
+def _run(
+    argv: list[str], tmp_path: Path, config: CompileConfig = CONFIG, **limits: float
+) -> tuple[int, str, bool, float]:
     work = tmp_path / "work"
     work.mkdir(exist_ok=True)
     result = run_sandboxed(
@@ -34,7 +37,7 @@ def _run(argv: list[str], tmp_path: Path, **limits: float) -> tuple[int, str, bo
         binds=[Bind(work, "/src", writable=True)],
         chdir="/src",
         env={"PATH": "/usr/bin"},
-        config=CONFIG,
+        config=config,
         limits=BuildLimits(**limits),  # type: ignore[arg-type]
     )
     return result.returncode, result.log, result.timed_out, result.seconds
@@ -105,3 +108,14 @@ def test_build_log_is_capped_to_its_tail(tmp_path: Path) -> None:
     assert "bytes of build log dropped" in log
     assert log.rstrip().endswith("100000")
     assert len(log) < 1200
+
+
+def test_only_the_toolchain_of_the_host_usr_is_visible(tmp_path: Path) -> None:
+    """Issue 19.7: the whole of /usr was readable; now only `sandbox_ro_paths` are bound."""
+    assert Path("/usr/share/doc").is_dir() and Path("/usr/lib/python3.11").is_dir()  # present on the host
+    hidden = "/usr/share/doc /usr/local /usr/lib/python3.11 /usr/lib/postgresql"
+    probe = f"for p in {hidden}; do test -e $p && echo SEEN:$p; done; ls /usr/lib/llvm-14/bin/clang && echo TOOLCHAIN"
+    rc, log, _, _ = _run(["/bin/sh", "-c", probe], tmp_path, config=CompileConfig())
+    assert rc == 0, log
+    assert "SEEN:" not in log
+    assert "TOOLCHAIN" in log

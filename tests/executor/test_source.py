@@ -10,7 +10,7 @@ from executor import CodeSource, CompileConfig, InvalidSourceError
 from executor._source import canonical_repo_url, check_source, normalise_repo_path
 
 HTTPS = CompileConfig()
-DEV = CompileConfig(allow_file_urls=True)
+DEV = CompileConfig(allow_file_urls=True, allowed_file_roots=(Path("/tmp"),))
 COMMIT = "a" * 40
 
 
