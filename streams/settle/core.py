@@ -116,6 +116,9 @@ async def settle_request(
     except ResolveRefused as exc:
         # The contract refused this response (a panic, or out of gas): settle once more with a small
         # failure that it cannot refuse, instead of retrying the same transaction until the yield ends.
+        # Only if the request still awaits a resolve (a concurrent one may have won: no useless tx).
+        if not awaiting_resolve(await chain.get_request(req.request_id)):
+            raise
         response = refused_payload(ev, str(exc))
         sent = await chain.resolve(req.request_id, response)
     head["occurred_at"] = sent.sent_at or head["occurred_at"]

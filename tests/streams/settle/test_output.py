@@ -110,3 +110,18 @@ async def test_a_refused_resolve_falls_back_to_a_charged_failure() -> None:
     assert first["success"] is True
     assert second["success"] is False and second["error"].startswith("resolve_refused: resolve_execution failed")
     assert second["resources_used"] == first["resources_used"]  # the compute is still charged
+
+
+class RacedChain(RefusingChain):
+    """The refusal was a concurrent resolve winning: the request no longer awaits one."""
+
+    async def get_request(self, request_id: str) -> dict[str, Any] | None:
+        return {"status": "pending", "resolved": bool(self.sent)}
+
+
+async def test_no_fallback_when_another_resolve_already_won() -> None:
+    chain = RacedChain()
+    policy = DeadlinePolicy(timeout_blocks=200, margin_blocks=10)
+    with pytest.raises(ResolveRefused):
+        await settle_request(_finished("Text", b"fine"), chain, policy=policy, producer="t")
+    assert len(chain.sent) == 1  # no second transaction
