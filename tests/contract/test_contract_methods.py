@@ -242,7 +242,7 @@ def test_json_output_is_parsed_and_bytes_stay_base64(offshore: Offshore) -> None
 
 def test_empty_json_output_fails_the_request_but_still_charges(offshore: Offshore) -> None:
     """The contract never parses a guest's JSON (settle validates it off chain, see
-    tests/streams/test_settle_output.py); it only refuses what it can check for free: nothing at all."""
+    tests/streams/settle/test_output.py); it only refuses what it can check for free: nothing at all."""
     pay = offshore.estimate(None)
     rid = offshore.request(response_format="Json", deposit=pay)
     out = offshore.settle(rid, {"success": True, "output": " \n", "resources_used": used(time_ms=5)})
