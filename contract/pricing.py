@@ -76,9 +76,28 @@ def estimate(pricing: Pricing, *, max_instructions: int, max_execution_seconds: 
     )
 
 
-def charge(pricing: Pricing, payment: int, *, instructions: int, time_ms: int, compile_time_ms: int) -> int:
-    """What the callback keeps of `payment` (the rest is refunded)."""
+def charge(
+    pricing: Pricing,
+    payment: int,
+    *,
+    instructions: int,
+    time_ms: int,
+    compile_time_ms: int,
+    max_instructions: int = MAX_INSTRUCTIONS,
+    max_execution_seconds: int = MAX_EXECUTION_SECONDS,
+) -> int:
+    """What the callback keeps of `payment` (the rest is refunded).
+
+    Each quantity is capped at what the request allowed (its limits; compile time at the allowance),
+    so the operator cannot bill beyond them and the charge never exceeds the estimate; and never more
+    than the payment. The limits default to the hard caps.
+    """
     return min(
         payment,
-        cost(pricing, instructions=instructions, time_ms=time_ms, compile_time_ms=compile_time_ms),
+        cost(
+            pricing,
+            instructions=min(instructions, max_instructions),
+            time_ms=min(time_ms, max_execution_seconds * 1000),
+            compile_time_ms=min(compile_time_ms, pricing.compile_allowance_ms),
+        ),
     )

@@ -75,7 +75,7 @@ class Offshore:
             current_account_id=CONTRACT,
             signer_account_id=predecessor,
             predecessor_account_id=predecessor,
-            input=b"" if args is None else json.dumps(args).encode(),
+            input=_encode(args),
             block_height=self.height,
             block_timestamp_ns=self.now_ns,
             account_balance=10**9 * NEAR + deposit,  # holds every payment the tests refund
@@ -147,6 +147,16 @@ class Offshore:
         out = self.callback(request_id, self.resolve(request_id, response))
         assert out.error is None, out.error
         return out
+
+
+def _encode(args: Any) -> bytes:
+    """Arguments as UTF-8 JSON, as settle sends them (`\\uXXXX` escapes of astral characters would reach
+    MicroPython as surrogates); `bytes` are sent as they are (to test other encodings)."""
+    if args is None:
+        return b""
+    if isinstance(args, bytes):
+        return args
+    return json.dumps(args, ensure_ascii=False).encode()
 
 
 def events_of(outcome: Outcome) -> list[dict[str, Any]]:

@@ -8,15 +8,17 @@ keys of the operator sign in turn, so resolves in flight do not serialise on one
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from py_near import transactions
 from py_near.account import Account
 from py_near.exceptions.provider import InvalidNonce, JsonProviderError, RPCTimeoutError
 
-from streams.errors import ChainError
+from streams.errors import ChainError, ResolveRefused
 from streams.settle.core import SentTransaction, awaiting_resolve
 
 T = TypeVar("T")
@@ -91,7 +93,10 @@ class NearChain:
         for attempt in range(1, self._attempts + 1):
             sent_at = datetime.now(UTC)
             try:
-                result = await self._account.function_call(self.contract_id, "resolve_execution", args, gas=RESOLVE_GAS)
+                result = await self._account.sign_and_submit_tx(
+                    self.contract_id,
+                    [transactions.create_function_call_action("resolve_execution", resolve_args(args), RESOLVE_GAS, 0)],
+                )
             except (*_TRANSIENT, JsonProviderError) as exc:
                 if isinstance(exc, JsonProviderError) and not _transient_rpc(exc):
                     raise ChainError(f"resolve_execution refused: {exc}") from exc
@@ -104,7 +109,7 @@ class NearChain:
                 delay = min(delay * 2, 2.0)
                 continue
             if isinstance(result.status, dict) and "Failure" in result.status:
-                raise ChainError(f"resolve_execution failed on chain: {result.status['Failure']}")
+                raise ResolveRefused(f"resolve_execution failed on chain: {_failure_text(result.status['Failure'])}")
             tx = result.transaction
             return SentTransaction(str(tx.hash), str(getattr(tx, "public_key", "")), attempt, sent_at)
         raise AssertionError("unreachable")
@@ -125,6 +130,23 @@ class NearChain:
             await asyncio.sleep(delay)  # backoff between retries of a transient RPC failure
             delay = min(delay * 2, 2.0)
         raise AssertionError("unreachable")
+
+
+def resolve_args(args: dict[str, Any]) -> bytes:
+    """resolve_execution's arguments as compact UTF-8 JSON. py-near's default (`json.dumps`, ASCII
+    escapes) would send an emoji as a surrogate pair, which MicroPython's json turns into invalid
+    UTF-8 (the contract refuses it), and inflates every non-ASCII character to 6 bytes."""
+    return json.dumps(args, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _failure_text(failure: Any) -> str:
+    """The contract's one-line panic out of a receipt failure, else the failure as compact JSON."""
+    try:
+        err = failure["ActionError"]["kind"]["FunctionCallError"]
+        inner = err.get("ExecutionError") or json.dumps(err, separators=(",", ":"))
+        return str(inner)[:300]
+    except (KeyError, TypeError, AttributeError):
+        return json.dumps(failure, separators=(",", ":"), default=str)[:300]
 
 
 def _transient_rpc(exc: JsonProviderError) -> bool:

@@ -3,6 +3,7 @@
 PipelineError
  +-- KafkaError    the broker could not be reached or refused an operation
  +-- ChainError    the NEAR RPC failed (after retries) or refused a call
+      +-- ResolveRefused  resolve_execution landed and failed on chain (the contract refused it)
 """
 
 from __future__ import annotations
@@ -18,3 +19,8 @@ class KafkaError(PipelineError):
 
 class ChainError(PipelineError):
     pass
+
+
+class ResolveRefused(ChainError):
+    """resolve_execution was executed and failed (a contract panic or out of gas): resending the same
+    response cannot help; settle falls back to a failure response with the same usage."""

@@ -7,16 +7,17 @@ A request whose yield would expire before the transaction lands is given up (Req
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from schemas import ExecutionFinished, RequestExpired, ResolutionSubmitted, SettlementSkipped
 from streams.deadline import DeadlinePolicy
+from streams.errors import ResolveRefused
 from streams.execute.core import expired_event
+from streams.settle.output import OutputRejected, error_text, shape_output
 
-MAX_ERROR_CHARS = 512
+MAX_ERROR_CHARS = 512  # kept for importers; the bound is now bytes (streams.settle.output.MAX_ERROR_BYTES)
 
 
 @dataclass(frozen=True)
@@ -40,23 +41,40 @@ class Chain(Protocol):
 
 
 def response_payload(ev: ExecutionFinished) -> dict[str, Any]:
-    """The `response` argument of resolve_execution, output encoded per the request's format."""
+    """The `response` argument of resolve_execution. The output is checked and bounded off chain
+    (streams.settle.output): a guest whose output the contract must not see fails here, and is still
+    charged for the compute it used."""
+    success, output, error = ev.success, None, None
+    if ev.success:
+        try:
+            output = shape_output(ev.request.response_format, ev.output)
+        except OutputRejected as exc:
+            success, error = False, exc.error
+    else:
+        error = f"{ev.error_kind or 'error'}: {ev.error or ''}".strip().rstrip(":")
+    return _response(ev, success=success, output=output, error=error)
+
+
+def refused_payload(ev: ExecutionFinished, reason: str) -> dict[str, Any]:
+    """The fallback after the contract refused a resolve: a failure with the same usage, so a
+    failed resolve still charges for the compute used (and the yield does not run out)."""
+    return _response(ev, success=False, output=None, error=f"resolve_refused: {reason}")
+
+
+def _response(ev: ExecutionFinished, *, success: bool, output: str | None, error: str | None) -> dict[str, Any]:
     used = ev.resources_used
     response: dict[str, Any] = {
-        "success": ev.success,
+        "success": success,
         "resources_used": {
             "instructions": used.instructions,
             "time_ms": used.time_ms,
             "compile_time_ms": used.compile_time_ms,
         },
     }
-    if ev.success:
-        if ev.request.response_format == "Bytes":
-            response["output"] = base64.b64encode(ev.output).decode()
-        else:
-            response["output"] = ev.output.decode("utf-8", errors="replace")
+    if success:
+        response["output"] = output
     else:
-        response["error"] = f"{ev.error_kind or 'error'}: {ev.error or ''}".strip().rstrip(":")[:MAX_ERROR_CHARS]
+        response["error"] = error_text(error or "error")
     return response
 
 
@@ -92,12 +110,22 @@ async def settle_request(
     height = await chain.final_height()
     if policy.expired(req, height):
         return expired_event(req, policy, height, stage="settle", producer=producer)
-    sent = await chain.resolve(req.request_id, response_payload(ev))
+    response = response_payload(ev)
+    try:
+        sent = await chain.resolve(req.request_id, response)
+    except ResolveRefused as exc:
+        # The contract refused this response (a panic, or out of gas): settle once more with a small
+        # failure that it cannot refuse, instead of retrying the same transaction until the yield ends.
+        # Only if the request still awaits a resolve (a concurrent one may have won: no useless tx).
+        if not awaiting_resolve(await chain.get_request(req.request_id)):
+            raise
+        response = refused_payload(ev, str(exc))
+        sent = await chain.resolve(req.request_id, response)
     head["occurred_at"] = sent.sent_at or head["occurred_at"]
     return ResolutionSubmitted(
         event_id=f"resolved:{req.request_id}",
         tx_hash=sent.tx_hash,
-        success=ev.success,
+        success=bool(response["success"]),
         resources_used=ev.resources_used,
         signer_public_key=sent.signer_public_key,
         attempts=sent.attempts,

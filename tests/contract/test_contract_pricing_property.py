@@ -1,5 +1,6 @@
 """Property: whatever the prices and the resources used, charged + refunded == payment, charged <=
-payment, the charge is the published formula, and the refund receipt carries exactly the refund."""
+payment and <= the estimate, the charge is the published formula over the usage capped at the
+request's limits, and the refund receipt carries exactly the refund."""
 
 from __future__ import annotations
 
@@ -63,8 +64,9 @@ def test_charged_plus_refunded_is_the_payment(
     data = events_of(out)[0]["data"][0]
     charged, refunded = int(data["payment_charged"]), int(data["payment_refunded"])
     assert charged + refunded == pay
-    assert 0 <= charged <= pay
-    assert charged == charge(pricing, pay, **res)
+    assert 0 <= charged <= min(pay, need)  # the estimate is the ceiling of the charge
+    caps = {"max_instructions": lim["max_instructions"], "max_execution_seconds": lim["max_execution_seconds"]}
+    assert charged == charge(pricing, pay, **res, **caps)  # each quantity capped at the request's limits
     assert transfers(out) == ([(CLIENT, refunded)] if refunded else [])
     stats = chain.view("get_stats")
     assert int(stats["total_charged"]) + int(stats["total_refunded"]) == int(stats["total_payment"]) == pay

@@ -27,7 +27,12 @@ def test_patches_go_to_a_copy_never_to_the_installed_nearc(offshore_wasm: bytes)
     copy = default_cache_dir() / f"toolchain-{toolchain_hash()[:16]}" / "micropython" / "ports" / "webassembly-near"
     assert YIELD_LINE in (copy / "modnear.c").read_text()
     assert "(2 * 1024 * 1024)" in (copy / "main.c").read_text()
-    assert [p.name for p in PATCH_FILES] == ["micropython-gc-heap.patch", "modnear-yield.patch"]
+    assert "vstr->len / 2" in (copy.parent.parent / "py" / "vstr.c").read_text()
+    assert [p.name for p in PATCH_FILES] == [
+        "micropython-gc-heap.patch",
+        "micropython-vstr-growth.patch",
+        "modnear-yield.patch",
+    ]
 
 
 def test_cache_hit_is_a_copy_of_identical_bytes(offshore_wasm: bytes, tmp_path: Path) -> None:

@@ -8,6 +8,9 @@ from state import fail
 YIELD_TIMEOUT_BLOCKS = 200  # nearcore's yield timeout; recorded so clients can see the deadline
 DEFAULT_CALLBACK_GAS = 50 * 10**12
 MAX_CALLBACK_GAS = 100 * 10**12
+# Gas the operator attaches to resolve_execution: covers the worst output within max_output_bytes
+# (measured in tests/contract/test_contract_gas.py, numbers in contract/README.md).
+RESOLVE_GAS = 100 * 10**12
 
 
 def _account(value, name):
@@ -38,6 +41,7 @@ def init(owner_id, operator_id, pricing_update, default_limits):
         "max_input_bytes": 8192,
         "max_secrets_bytes": 4096,
         "max_output_bytes": 16384,
+        "resolve_gas": RESOLVE_GAS,
     }
     state.save_config(cfg)
     state.save_stats(state.new_stats())

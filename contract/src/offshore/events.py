@@ -3,15 +3,22 @@ import json
 
 import near
 
+from state import fail
+
 STANDARD = "near-offshore"
 VERSION = "1.0.0"
 
 
+MAX_LOG_BYTES = 16384  # nearcore's max_total_log_length: one event is the only log of a call
+
+
 def emit(event, data):
-    near.log_utf8(
-        "EVENT_JSON:"
-        + json.dumps({"standard": STANDARD, "version": VERSION, "event": event, "data": [data]})
-    )
+    line = "EVENT_JSON:" + json.dumps({"standard": STANDARD, "version": VERSION, "event": event, "data": [data]})
+    size = len(line.encode())
+    if size > MAX_LOG_BYTES:
+        # a clear panic instead of the host's TotalLogLengthExceeded (JSON escapes inflate text)
+        fail("event " + event + " is " + str(size) + " bytes once JSON-escaped; NEAR logs take at most " + str(MAX_LOG_BYTES))
+    near.log_utf8(line)
 
 
 def execution_requested(req, input_data, encrypted_secrets):

@@ -15,7 +15,32 @@ MAX_RESUME_PAYLOAD = 1024  # nearcore's limit on promise_yield_resume payloads
 STALE_AFTER_NS = 600 * 1000000000  # cancel_stale_execution: 10 minutes
 MAX_REPO_LEN = 512
 MAX_PATH_LEN = 256
-MAX_ERROR_LEN = 1024
+MAX_ERROR_BYTES = 1024
+
+
+def _utf8_len(value):
+    # Sizes are UTF-8 bytes, never characters: 8192 x U+20AC is 24 KB.
+    return len(value.encode())
+
+
+def _has_surrogate(raw):
+    # A UTF-16 surrogate (U+D800-DFFF) encoded as UTF-8: what MicroPython's json makes of a \ud83d
+    # escape. Such text is not valid UTF-8 (log_utf8 would trap, a caller would get garbage), so it is
+    # refused. ED A0-BF only ever starts a surrogate; `in` is a C scan, so this costs ~nothing.
+    if b"\xed" not in raw:
+        return False
+    for second in range(0xA0, 0xC0):
+        if bytes((0xED, second)) in raw:
+            return True
+    return False
+
+
+def _check_text(value, name, limit):
+    raw = value.encode()
+    if len(raw) > limit:
+        fail(name + " exceeds " + str(limit) + " bytes (UTF-8)")
+    if _has_surrogate(raw):
+        fail(name + " contains UTF-16 surrogates: send the arguments as UTF-8 JSON (no \\ud800 escapes)")
 
 
 def _printable(s):
@@ -69,13 +94,11 @@ def request_execution(code_source, resource_limits, input_data, encrypted_secret
         input_data = ""
     if not isinstance(input_data, str):
         fail("input_data must be a string")
-    if len(input_data) > cfg["max_input_bytes"]:
-        fail("input_data exceeds " + str(cfg["max_input_bytes"]) + " bytes")
+    _check_text(input_data, "input_data", cfg["max_input_bytes"])
     if encrypted_secrets is not None:
         if not isinstance(encrypted_secrets, str):
             fail("encrypted_secrets must be a string")
-        if len(encrypted_secrets) > cfg["max_secrets_bytes"]:
-            fail("encrypted_secrets exceeds " + str(cfg["max_secrets_bytes"]) + " bytes")
+        _check_text(encrypted_secrets, "encrypted_secrets", cfg["max_secrets_bytes"])
     if response_format is None:
         response_format = "Text"
     if response_format not in RESPONSE_FORMATS:
@@ -113,6 +136,10 @@ def request_execution(code_source, resource_limits, input_data, encrypted_secret
         "resources_used": None,
         "payment_charged": None,
         "payment_refunded": None,
+        # the charge never exceeds what the sender agreed to: the estimate at request time, and
+        # compile time at most the allowance it reserved (pricing may change before settlement)
+        "max_charge": str(needed),
+        "compile_allowance_ms": int(cfg["pricing"]["compile_allowance_ms"]),
     }
     state.save_request(req)
     state.write_json(state.input_key(rid), {"input_data": input_data, "encrypted_secrets": encrypted_secrets})
@@ -130,7 +157,39 @@ def _uint(value, name):
     return value
 
 
+def _capped_usage(req, used):
+    # Each charged quantity is capped at what the request allowed: the operator cannot bill beyond
+    # the limits the sender paid for (the estimate is the ceiling of the charge).
+    limits = req["resource_limits"]
+    allowance = req.get("compile_allowance_ms")
+    if allowance is None:
+        allowance = int(state.config()["pricing"]["compile_allowance_ms"])
+    return {
+        "instructions": min(_uint(used.get("instructions"), "instructions"), limits["max_instructions"]),
+        "time_ms": min(_uint(used.get("time_ms"), "time_ms"), limits["max_execution_seconds"] * 1000),
+        "compile_time_ms": min(_uint(used.get("compile_time_ms"), "compile_time_ms"), allowance),
+    }
+
+
+def _error_text(error):
+    # At most MAX_ERROR_BYTES of UTF-8, cut on a character boundary.
+    raw = error.encode()
+    if _has_surrogate(raw):
+        fail("response.error contains UTF-16 surrogates: send the arguments as UTF-8 JSON")
+    if len(raw) <= MAX_ERROR_BYTES:
+        return error
+    for cut in range(MAX_ERROR_BYTES, MAX_ERROR_BYTES - 4, -1):
+        try:
+            return raw[:cut].decode()
+        except UnicodeError:
+            pass
+    return ""
+
+
 def resolve_execution(request_id, response):
+    # Never parses the output: it is checked for size and UTF-8 and parked as bytes; the callback
+    # returns it as is (Json: validated off chain) or as one JSON string (Text, Bytes). So every
+    # output within max_output_bytes costs a bounded amount of gas and cannot make the callback trap.
     cfg = state.config()
     if near.predecessor_account_id() != cfg["operator_id"]:
         fail("only the operator can resolve executions")
@@ -145,37 +204,37 @@ def resolve_execution(request_id, response):
     if not isinstance(success, bool):
         fail("response.success must be a boolean")
     output = response.get("output")
-    if output is not None and not isinstance(output, str):
-        fail("response.output must be a string (base64 for Bytes)")
-    if output is not None and len(output) > cfg["max_output_bytes"]:
-        fail("response.output exceeds " + str(cfg["max_output_bytes"]) + " bytes")
+    raw = None
+    if output is not None:
+        if not isinstance(output, str):
+            fail("response.output must be a string (base64 for Bytes)")
+        raw = output.encode()
+        if len(raw) > cfg["max_output_bytes"]:
+            fail("response.output exceeds " + str(cfg["max_output_bytes"]) + " bytes (UTF-8)")
+        if _has_surrogate(raw):
+            fail("response.output contains UTF-16 surrogates: send the arguments as UTF-8 JSON")
     error = response.get("error")
     if error is not None:
         if not isinstance(error, str):
             fail("response.error must be a string")
-        error = error[:MAX_ERROR_LEN]
+        error = _error_text(error)
     used = response.get("resources_used")
     if used is None:
         used = {}
     if not isinstance(used, dict):
         fail("response.resources_used must be an object")
-    resp = {
-        "success": success,
-        "output": output if success else None,
-        "error": error,
-        "resources_used": {
-            "instructions": _uint(used.get("instructions"), "instructions"),
-            "time_ms": _uint(used.get("time_ms"), "time_ms"),
-            "compile_time_ms": _uint(used.get("compile_time_ms"), "compile_time_ms"),
-        },
-    }
-    payload = json.dumps(resp)
-    if len(payload) > MAX_RESUME_PAYLOAD:
-        # Too big for the yield payload: park it in state, the callback reads and deletes it.
-        near.storage_write(state.output_key(req["request_id"]), payload)
-        payload = json.dumps({"stored": True})
-    if not near.promise_yield_resume(bytes.fromhex(req["data_id"]), payload):
-        fail("the yield of request " + str(req["request_id"]) + " has expired")
+    rid = req["request_id"]
+    if success and req["response_format"] == "Json" and (raw is None or len(raw.strip()) == 0):
+        success = False
+        error = "invalid_output: empty output is not valid JSON"
+    resp = {"success": success, "error": error, "resources_used": _capped_usage(req, used)}
+    # Parked in state (never in the 1024-byte yield payload): the callback reads it, and if the
+    # callback fails, cancel_stale_execution settles the request from it.
+    state.write_json(state.output_key(rid), resp)
+    if success and raw is not None and len(raw) > 0:
+        near.storage_write(state.value_key(rid), raw)
+    if not near.promise_yield_resume(bytes.fromhex(req["data_id"]), json.dumps({"stored": True})):
+        fail("the yield of request " + str(rid) + " has expired")
     req["resolved"] = True
     state.save_request(req)
 
@@ -198,54 +257,36 @@ def _return(value):
     near.value_return(json.dumps(value))
 
 
-def on_execution_response(request_id):
-    if near.predecessor_account_id() != near.current_account_id():
-        fail("on_execution_response is private")
-    req = state.load_request(request_id)
-    rid = req["request_id"]
-    status, data = near.promise_result(0)
-    if req["status"] != "pending":
-        # cancelled (already refunded in full) while the yield was outstanding
-        near.storage_remove(state.output_key(rid))
-        _return(None)
-        return
+def _drop_parked(rid):
+    near.storage_remove(state.output_key(rid))
+    near.storage_remove(state.value_key(rid))
+
+
+def _charge(cfg, req, used):
+    charged = pricing.cost(cfg["pricing"], used["instructions"], used["time_ms"], used["compile_time_ms"])
+    cap = int(req["payment"])
+    if req.get("max_charge") is not None and int(req["max_charge"]) < cap:
+        cap = int(req["max_charge"])
+    return charged if charged < cap else cap
+
+
+def _return_value(req):
+    # The bytes the caller receives: Json as validated off chain, Text and Bytes as a JSON string
+    # (json.dumps of a str is one non-recursive pass). Nothing here can trap on any output.
+    raw = near.storage_read(state.value_key(req["request_id"]))
+    if raw is None:
+        raw = b""
+    if req["response_format"] == "Json":
+        return raw
+    return json.dumps(raw.decode())
+
+
+def _complete(req, resp, charged, value):
+    # Final accounting, shared by the callback and the sender's recovery of a failed callback.
     now = near.block_timestamp()
+    rid = req["request_id"]
     payment = int(req["payment"])
-    cfg = state.config()
-    if status != 1:
-        # yield timed out (nobody resumed it within the yield window): full refund
-        resp = {
-            "success": False,
-            "output": None,
-            "error": "timeout",
-            "resources_used": {"instructions": 0, "time_ms": 0, "compile_time_ms": 0},
-        }
-        req["status"] = "timed_out"
-        charged = 0
-    else:
-        resp = json.loads(data)
-        if resp.get("stored"):
-            key = state.output_key(rid)
-            resp = state.read_json(key)
-            near.storage_remove(key)
-        used = resp["resources_used"]
-        charged = pricing.cost(cfg["pricing"], used["instructions"], used["time_ms"], used["compile_time_ms"])
-        if charged > payment:
-            charged = payment
-        req["status"] = "completed" if resp["success"] else "failed"
     refunded = payment - charged
-    value = None
-    if req["status"] == "completed":
-        out = resp["output"]
-        fmt = req["response_format"]
-        if fmt == "Json":
-            try:
-                value = json.loads(out if out is not None else "null")
-            except ValueError:
-                req["status"] = "failed"
-                resp["error"] = "output is not valid JSON"
-        else:
-            value = out if out is not None else ""
     req["success"] = req["status"] == "completed"
     req["error"] = resp["error"] if not req["success"] else None
     req["resources_used"] = resp["resources_used"]
@@ -258,7 +299,37 @@ def on_execution_response(request_id):
     _finish_stats(state.stats(), req, charged, refunded)
     _refund(req["sender_id"], refunded)
     events.execution_completed(req, now)
-    _return(value if req["success"] else None)
+    near.value_return(value if req["success"] else b"null")
+
+
+def on_execution_response(request_id):
+    if near.predecessor_account_id() != near.current_account_id():
+        fail("on_execution_response is private")
+    req = state.load_request(request_id)
+    rid = req["request_id"]
+    status, data = near.promise_result(0)
+    if req["status"] != "pending":
+        # cancelled (already refunded in full) while the yield was outstanding
+        _drop_parked(rid)
+        _return(None)
+        return
+    cfg = state.config()
+    resp = state.read_json(state.output_key(rid)) if status == 1 else None
+    if resp is None:
+        # yield timed out (nobody resumed it within the yield window): full refund
+        resp = {
+            "success": False,
+            "error": "timeout",
+            "resources_used": {"instructions": 0, "time_ms": 0, "compile_time_ms": 0},
+        }
+        req["status"] = "timed_out"
+        charged = 0
+    else:
+        charged = _charge(cfg, req, resp["resources_used"])
+        req["status"] = "completed" if resp["success"] else "failed"
+    value = _return_value(req) if req["status"] == "completed" else None
+    _drop_parked(rid)
+    _complete(req, resp, charged, value)
 
 
 def _cancel(req, reason):
@@ -272,6 +343,7 @@ def _cancel(req, reason):
     state.save_request(req)
     state.remove_pending(req["request_id"])
     near.storage_remove(state.input_key(req["request_id"]))
+    _drop_parked(req["request_id"])
     _finish_stats(state.stats(), req, 0, payment)
     _refund(req["sender_id"], payment)
     events.execution_cancelled(req["request_id"], reason, payment)
@@ -283,12 +355,38 @@ def cancel_stale_execution(request_id):
         fail("only the sender can cancel a request")
     if req["status"] != "pending":
         fail("request " + str(req["request_id"]) + " is not pending (" + req["status"] + ")")
-    if req["resolved"]:
-        fail("request " + str(req["request_id"]) + " is resolved; its callback settles it")
     age = near.block_timestamp() - req["created_at_ns"]
     if age < STALE_AFTER_NS:
         fail("request is not stale yet: pending for " + str(age // 1000000000) + " s of 600 s")
+    if req["resolved"]:
+        _recover(req)
+        return
     _cancel(req, "stale")
+
+
+def _recover(req):
+    # Resolved but still pending: its callback failed (it runs a block after the resume). Once the
+    # yield window is over no callback can come any more; the sender then settles the request from
+    # the parked response: charged for the compute reported (capped), the rest refunded, no output.
+    if near.block_height() <= req["yield_deadline_height"]:
+        fail(
+            "request "
+            + str(req["request_id"])
+            + " is resolved; its callback settles it (recoverable after block "
+            + str(req["yield_deadline_height"])
+            + ")"
+        )
+    rid = req["request_id"]
+    resp = state.read_json(state.output_key(rid))
+    if resp is None:
+        _cancel(req, "stale")
+        return
+    cfg = state.config()
+    req["status"] = "failed"
+    resp["error"] = "callback_failed: settled by the sender (cancel_stale_execution)"
+    charged = _charge(cfg, req, resp["resources_used"])
+    _drop_parked(rid)
+    _complete(req, resp, charged, None)
 
 
 def emergency_cancel(request_id, reason):

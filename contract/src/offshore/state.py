@@ -5,7 +5,8 @@
 #   "r:<id>"   one request
 #   "i:<id>"   its input_data and encrypted_secrets, while pending (kept apart so the callback never
 #              parses them: gas)
-#   "o:<id>"   a response too large for the 1024-byte yield payload, until the callback reads it
+#   "o:<id>"   the resolved response (success, error, capped usage) until the callback settles it
+#   "v:<id>"   the resolved output as bytes (at most max_output_bytes), until the callback returns it
 import json
 
 import near
@@ -75,6 +76,10 @@ def request_key(request_id):
 
 def output_key(request_id):
     return "o:" + str(request_id)
+
+
+def value_key(request_id):
+    return "v:" + str(request_id)
 
 
 def input_key(request_id):

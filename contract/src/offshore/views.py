@@ -54,6 +54,8 @@ def get_config():
         "max_resume_payload_bytes": execution.MAX_RESUME_PAYLOAD,
         "event_standard": events.STANDARD,
         "event_version": events.VERSION,
+        "max_error_bytes": execution.MAX_ERROR_BYTES,
+        "resolve_gas": cfg.get("resolve_gas"),
     }
 
 

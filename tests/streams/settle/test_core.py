@@ -62,7 +62,7 @@ async def test_decision(view: dict[str, Any] | None, height: int, expected: type
 
 @pytest.mark.parametrize(
     ("fmt", "output", "expected"),
-    [("Text", b"hi \xff", "hi \ufffd"), ("Json", b'{"a":1}', '{"a":1}'), ("Bytes", b"\x00\x01", "AAE=")],
+    [("Text", b"hi \xe2\x82\xac", "hi \u20ac"), ("Json", b' {"a":1}\n', '{"a":1}'), ("Bytes", b"\x00\x01", "AAE=")],
 )
 def test_output_encoding_per_format(fmt: str, output: bytes, expected: str) -> None:
     req = dataclasses.replace(sample_requested(), response_format=fmt)
