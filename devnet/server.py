@@ -38,7 +38,6 @@ from devnet.node.rpc_docs import (
 )
 from devnet.node.views import (
     DEVNET_VERSION,
-    PROTOCOL_VERSION,
     access_key_view,
     b58,
     b64,
@@ -51,6 +50,7 @@ from devnet.node.views import (
     vm_error_text,
 )
 from devnet.service import Devnet, Until
+from devnet.vm.config import PROTOCOL_VERSION
 
 # wait_until -> what the transaction must reach (nearcore's TxExecutionStatus; None = do not wait)
 _LEVELS: dict[str, Until | None] = {

@@ -61,7 +61,9 @@ class Settings(BaseSettings):
         pattern="^(mainnet|testnet|localnet)$",
         description="Preset of RPC, block API, yield timeout, block time.",
     )
-    block_time_s: float = Field(1.0, gt=0, description="Seconds per block (a lower bound: it sizes every budget in the yield window).")
+    block_time_s: float = Field(
+        1.0, gt=0, description="Seconds per block (a lower bound: it sizes every budget in the yield window)."
+    )
     operator_keys_file: Path | None = Field(None, description="Operator keys, one a line (settle; replaces KEYS).")
     signer_key: SecretStr = Field(
         SecretStr(""), description="Key of --account for `offshore contract` and `offshore operator`."
@@ -74,6 +76,7 @@ class Settings(BaseSettings):
         from offshore.networks import preset_values
 
         return preset_values(data) if isinstance(data, dict) else data
+
     python_cache_dir: Path = Field(
         Path(".offshore/executor/python"), description="Compiled Python interpreter and unpacked Python guests."
     )
