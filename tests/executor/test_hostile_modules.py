@@ -100,7 +100,7 @@ def test_hostile_module_is_refused_by_the_compile_check(case: Case) -> None:
 
 def test_module_compile_over_its_cpu_budget_is_killed() -> None:
     """A module within every shape cap that still takes seconds of Cranelift: the child is killed."""
-    wasm = wasmgen.module(functions=3000, ops_per_function=300)  # ~6 MB, ~3.5 s of one core here
+    wasm = wasmgen.module(functions=6000, ops_per_function=500)  # ~20 MB, ~2.8 s of one quiet core (1 s at 3000x300)
     limits = WasmCompileLimits(cpu_seconds=1, wall_seconds=60)
     started = time.monotonic()
     with pytest.raises(ModuleCompileError) as info:

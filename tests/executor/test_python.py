@@ -168,4 +168,4 @@ def test_interpreter_loads_from_the_cache_with_its_own_engine(py: Executor) -> N
     finally:
         again.close()
     assert PYTHON_ENGINE.wasm_exceptions  # the interpreter needs them; plain guests' engine is separate
-    assert py.python_runtime().fingerprint != engine_fingerprint(py.config)
+    assert py.python_runtime().fingerprint != engine_fingerprint(py.config.engine)
