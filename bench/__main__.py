@@ -1,4 +1,4 @@
-"""Runs every benchmark section and writes bench/report.json (SPEC section 12 targets).
+"""Runs every benchmark section and writes bench/report.json (docs/design.md §12 targets).
 
 A section is a module in this package listed in SECTIONS with `run() -> dict[str, object]`; its keys are
 flattened under the section name (`executor.warm_runs_per_second`). A failing section is reported as

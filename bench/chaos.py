@@ -1,4 +1,4 @@
-"""SPEC 12's last target: kill any process at any moment during a run of 1000 requests; every
+"""docs/design.md §12's last target: kill any process at any moment during a run of 1000 requests; every
 request must still settle exactly once.
 
 While the requests are being sent, a random pipeline process (indexer, compile, execute, settle,

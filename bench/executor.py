@@ -1,4 +1,4 @@
-"""Executor benchmarks (SPEC 12): fuel-metered wasm vs native gcc -O2, warm runs/s, module load times,
+"""Executor benchmarks (docs/design.md §12): fuel-metered wasm vs native gcc -O2, warm runs/s, module load times,
 and thread vs process offloading. Ratios, since machines are noisy; medians of several runs."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Indexer backfill throughput (SPEC 12: at least 1000 blocks/s from a local block API).
+"""Indexer backfill throughput (docs/design.md §12: at least 1000 blocks/s from a local block API).
 
 A devnet chain of BENCH_INDEXER_BLOCKS blocks is built in-process (a real contract call logging an
 `execution_requested` event every EVENT_EVERY blocks) into a state file, then served by a devnet in

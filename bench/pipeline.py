@@ -1,4 +1,4 @@
-"""Pipeline benchmark (SPEC 12): final block -> resolve sent latency, and sustained requests/s.
+"""Pipeline benchmark (docs/design.md §12): final block -> resolve sent latency, and sustained requests/s.
 
 The whole local platform runs as in production (devnet, broker, indexer, three stage processes);
 the tiny guest is compiled once first, so every measured request is a compile-cache hit. Latency is

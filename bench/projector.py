@@ -1,4 +1,4 @@
-"""Projector throughput: events/s from every topic into Postgres (SPEC 12: at least 5000 events/s).
+"""Projector throughput: events/s from every topic into Postgres (docs/design.md §12: at least 5000 events/s).
 
 Its own embedded stack (broker + Postgres). Realistic full request lifecycles are published first; the
 projector then drains every topic. The rate is measured from the first batch read to the last commit

@@ -1,6 +1,6 @@
 """Cached, reproducible nearc builds of near-sdk-py contracts.
 
-nearc 0.8.8 ships a MicroPython tree whose `modnear.c` breaks yield/resume (see TOOLCHAIN.md). We
+nearc 0.8.8 ships a MicroPython tree whose `modnear.c` breaks yield/resume (see docs/toolchain.md). We
 never touch the installed package: the tree is copied once per toolchain under `.offshore/`, our
 patch is applied to the copy, and nearc's own builder is driven against that copy in a subprocess
 (nearc calls `sys.exit` and prints progress bars; a subprocess keeps both away from the caller).

@@ -31,7 +31,7 @@ class ErrorKind(enum.StrEnum):
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Limits:
-    """Per-request resource limits (SPEC 2 `resource_limits`); hard caps are the contract's job."""
+    """Per-request resource limits (docs/design.md §2 `resource_limits`); hard caps are the contract's job."""
 
     max_instructions: int = 1_000_000_000
     max_memory_mb: int = 128

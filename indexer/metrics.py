@@ -1,4 +1,4 @@
-"""Indexer metrics (SPEC 8): height, final height, lag, events per type, block API load and chain breaks."""
+"""Indexer metrics (docs/design.md §8): height, final height, lag, events per type, block API load and chain breaks."""
 
 from __future__ import annotations
 

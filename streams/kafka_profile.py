@@ -4,7 +4,7 @@ Two profiles, one code path:
 
 - `local`: the embedded Tansu broker (`offshore up`, tests). Tansu does not enforce the broker's
   session limits and joins a group in about session.timeout/2, and an empty fetch waits the whole
-  fetch.wait.max.ms (TOOLCHAIN.md), so timeouts are short. Processes create missing topics (1 replica).
+  fetch.wait.max.ms (docs/toolchain.md), so timeouts are short. Processes create missing topics (1 replica).
 - `production`: any stock Apache Kafka 3.x/4.x broker (Strimzi in deploy/). Every value is inside the
   broker defaults (tests/deploy/test_broker_profile.py checks them against Apache Kafka's source):
   * session.timeout.ms 10 s: group.min.session.timeout.ms is 6 s, so 2 s is refused

@@ -1,4 +1,4 @@
-"""Pipeline metrics (SPEC 8), labelled by stage, type and outcome, never by request id."""
+"""Pipeline metrics (docs/design.md §8), labelled by stage, type and outcome, never by request id."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Postgres projection: every topic into an append-only event store, then materialised views.
 
 The chain is the ledger, Kafka the log of work; Postgres is a projection that can be dropped and
-rebuilt from the topics at any time (SPEC 7).
+rebuilt from the topics at any time (docs/design.md §7).
 """
 
 from streams.projector._direct import write_events

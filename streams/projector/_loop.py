@@ -6,7 +6,7 @@ Kafka offsets. A crash anywhere replays the batch, which the event-id key turns 
 The database, not Kafka, says where to resume: on assignment every partition is positioned at the
 offset stored with the rows (or the beginning when there is none). So a dropped and re-migrated
 database is rebuilt from the topics by the same consumer group, and Kafka's committed offsets serve
-lag monitoring only. confluent-kafka, not Faust: Faust loses events on rebalance (TOOLCHAIN.md).
+lag monitoring only. confluent-kafka, not Faust: Faust loses events on rebalance (docs/toolchain.md).
 """
 
 from __future__ import annotations

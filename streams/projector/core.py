@@ -1,7 +1,7 @@
 """Pure mapping from events to event-store rows: no I/O, so it is table-tested without Postgres.
 
 What is stored is decided here, once:
-- `encrypted_secrets` never reaches Postgres, not even as ciphertext (SPEC 6): it is removed at every
+- `encrypted_secrets` never reaches Postgres, not even as ciphertext (docs/design.md §6): it is removed at every
   depth (downstream events carry the request forward) and only `has_secrets` is kept.
 - A dead letter's raw `payload` is an unreadable message that may itself hold secrets: only its size
   and sha256 are kept.

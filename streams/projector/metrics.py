@@ -1,4 +1,4 @@
-"""Projector metrics (SPEC 8), labelled by outcome and type, never by id."""
+"""Projector metrics (docs/design.md §8), labelled by outcome and type, never by id."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Realistic synthetic event streams (full request lifecycles) for the benchmark, tests and demos.
 
-Charges follow the contract's formula (SPEC 2) with `PRICING`; nothing here talks to a chain.
+Charges follow the contract's formula (docs/design.md §2) with `PRICING`; nothing here talks to a chain.
 """
 
 from __future__ import annotations

@@ -70,7 +70,7 @@ def to_schema_event(event: dict[str, Any], *, block_ts_ns: int, index: int) -> E
             **_take(data, "sender_id", "success", "error", "payment_charged", "payment_refunded"),
         )
     elif event["event"] == "execution_cancelled":
-        # no timestamp in the event (SPEC 2): the indexer takes the block's
+        # no timestamp in the event (docs/design.md §2): the indexer takes the block's
         result = ExecutionCancelled(
             **head,
             occurred_at=datetime.fromtimestamp(block_ts_ns // 10**9, UTC),

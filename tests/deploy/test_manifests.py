@@ -311,7 +311,7 @@ STAGE_DEPLOYMENTS = (
     "offshore-settle",
     "offshore-projector",
 )
-# Secret -> the only workloads allowed to reference it (SPEC 6: each secret to the one process that needs it).
+# Secret -> the only workloads allowed to reference it (docs/design.md §6: each secret to the one process needing it).
 SECRET_OWNERS = {
     "offshore-operator-keys": {"offshore-settle"},
     "offshore-keystore": {"offshore-execute"},
