@@ -70,10 +70,17 @@ CASES: tuple[Case, ...] = (
 )
 
 
+_PREBUILT = Path(".offshore/demo")  # guests too slow to build inside a request's yield window, built once
+
+
 def run_demo(settings: Settings, out: Out = print) -> None:
     started = time.monotonic()
     state = Path(tempfile.mkdtemp(prefix="offshore-demo-", dir="/tmp"))
-    platform = LocalPlatform(state, block_interval_s=0.1, yield_timeout_blocks=600)  # 60 s: budgets are its shares
+    # file:// repos: this run's own, and the prebuilt cargo guest's (see _prebuild_slow_guests)
+    roots = f"{state / 'repos'},{_PREBUILT.resolve() / 'repos'}"
+    platform = LocalPlatform(
+        state, block_interval_s=0.1, yield_timeout_blocks=600, extra_env={"OFFSHORE_FILE_URL_ROOTS": roots}
+    )  # 60 s window: the stages' budgets are its shares
     out(f"demo: state in {state}")
     try:
         info = platform.start(progress=True)
@@ -151,7 +158,7 @@ def _prebuild_slow_guests(state: Path, repos: dict[str, tuple[str, str, str, str
     import executor
     import executor.examples as examples
 
-    cache = Path(".offshore/demo").resolve()
+    cache = _PREBUILT.resolve()
     store = executor.ArtifactStore(executor.StoreConfig(root=cache / "artifacts"))
     slow = executor.BuildLimits(cpu_seconds=900, wall_seconds=3600)  # once per machine, on any load
     for guest in ("serde_stats",):
@@ -163,7 +170,9 @@ def _prebuild_slow_guests(state: Path, repos: dict[str, tuple[str, str, str, str
         result = executor.compile_source(
             executor.CodeSource(repo=url, commit=commit, build_target=target, path=path),  # type: ignore[arg-type]
             store=store,
-            config=executor.CompileConfig(allow_file_urls=True, build_limits=slow),
+            config=executor.CompileConfig(
+                allow_file_urls=True, allowed_file_roots=(cache / "repos",), build_limits=slow
+            ),
         )
         repos[guest] = (url, commit, target, path)
         how = "cached" if result.cached else f"built in {time.monotonic() - started:.0f}s"
