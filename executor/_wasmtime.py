@@ -25,7 +25,7 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -356,9 +356,6 @@ class WasmRuntime:
             store.ptr(), _DEADLINE_CB, ctypes.c_void_p(run_id), _NOOP_FINALIZER
         )
         store.set_epoch_deadline(1)
-        exit_code: int | None = None
-        failure: wasmtime.WasmtimeError | wasmtime.Trap | None = None
-        memory_bytes = 0
         try:
             wasi = wasmtime.WasiConfig()
             wasi.argv = [self.config.program_name]
@@ -369,25 +366,7 @@ class WasmRuntime:
                 if path is not None:
                     wasi.stdin_file = path
                 store.set_wasi(wasi)
-            instance: wasmtime.Instance | None = None
-            try:
-                instance = prepared.pre.instantiate(store)
-                start = instance.exports(store)["_start"]
-                assert isinstance(start, wasmtime.Func)
-                start(store)
-                exit_code = 0
-            except wasmtime.ExitTrap as exc:
-                exit_code = exc.code
-            except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
-                failure = exc
-            if instance is not None:
-                memory = instance.exports(store).get("memory")
-                if isinstance(memory, wasmtime.Memory):
-                    memory_bytes = memory.data_len(store)
-            try:
-                remaining = store.get_fuel()
-            except wasmtime.WasmtimeError:
-                remaining = 0
+            exit_code, failure, memory_bytes, remaining = _call_guest(store, prepared.pre, _call_start)
         finally:
             _RUNS.pop(run_id, None)
         used = limits.max_instructions - remaining
@@ -452,6 +431,47 @@ def _near_cap(used: int, cap: int) -> bool:
     this rule: less than max(1 MiB, cap/16) of headroom left.
     """
     return cap - used < max(MiB, cap // 16)
+
+
+def _call_start(store: wasmtime.Store, instance: wasmtime.Instance) -> int:
+    """A WASI command: `_start` returns nothing; exit codes other than 0 arrive as ExitTrap."""
+    start = instance.exports(store)["_start"]
+    assert isinstance(start, wasmtime.Func)
+    start(store)
+    return 0
+
+
+def _call_guest(
+    store: wasmtime.Store,
+    pre: wasmtime.InstancePre,
+    entry: Callable[[wasmtime.Store, wasmtime.Instance], int],
+) -> tuple[int | None, wasmtime.WasmtimeError | wasmtime.Trap | None, int, int]:
+    """Instantiates and runs one guest: (exit code, trap or None, memory bytes at the end, fuel left).
+
+    One place for every runtime (plain WASI commands, the Python interpreter), so a trap, an exit
+    and the metering read after it are classified the same way. The store allows one memory, which
+    never shrinks, so its final size is the run's peak.
+    """
+    exit_code: int | None = None
+    failure: wasmtime.WasmtimeError | wasmtime.Trap | None = None
+    instance: wasmtime.Instance | None = None
+    try:
+        instance = pre.instantiate(store)
+        exit_code = entry(store, instance)
+    except wasmtime.ExitTrap as exc:
+        exit_code = exc.code
+    except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
+        failure = exc
+    memory_bytes = 0
+    if instance is not None:
+        memory = instance.exports(store).get("memory")
+        if isinstance(memory, wasmtime.Memory):
+            memory_bytes = memory.data_len(store)
+    try:
+        remaining = store.get_fuel()
+    except wasmtime.WasmtimeError:
+        remaining = 0
+    return exit_code, failure, memory_bytes, remaining
 
 
 @contextmanager
