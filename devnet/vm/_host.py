@@ -855,15 +855,19 @@ class Session:
         self.charge(c, self.cfg.base)
         self._require_change("promise_yield_resume")
         data_id = self._read_input(c, data_id_ptr, data_id_len)
-        payload = self._read_input(c, payload_ptr, payload_len)
+        payload = self._yield_payload(c, payload_ptr, payload_len)
+        if len(data_id) != 32:
+            raise HostFailure("DataIdMalformed", f"data id must be 32 bytes, got {len(data_id)}")
+        return self._resume(c, data_id, payload)
+
+    def _yield_payload(self, c: wasmtime.Caller, ptr: int, length: int) -> bytes:
+        payload = self._read_input(c, ptr, length)
         if len(payload) > self.cfg.max_yield_payload_size:
             raise HostFailure(
                 "YieldPayloadLength",
                 f"yield payload of {len(payload)} bytes exceeds {self.cfg.max_yield_payload_size}",
             )
-        if len(data_id) != 32:
-            raise HostFailure("DataIdMalformed", f"data id must be 32 bytes, got {len(data_id)}")
-        return self._resume(c, data_id, payload)
+        return payload
 
     def _resume(self, c: wasmtime.Caller, data_id: bytes, payload: bytes) -> int:
         self.charge(c, self.cfg.yield_resume_base + self.cfg.yield_resume_byte * len(payload))
@@ -925,12 +929,7 @@ class Session:
         self.charge(c, self.cfg.base)
         self._require_change("promise_yield_resume_with_yield_id")
         yield_id = self._yield_id(c, yield_id_ptr, yield_id_len)
-        payload = self._read_input(c, payload_ptr, payload_len)
-        if len(payload) > self.cfg.max_yield_payload_size:
-            raise HostFailure(
-                "YieldPayloadLength",
-                f"yield payload of {len(payload)} bytes exceeds {self.cfg.max_yield_payload_size}",
-            )
+        payload = self._yield_payload(c, payload_ptr, payload_len)
         return self._resume(c, self._yield_id_data_id(yield_id), payload)
 
     def _h_promise_results_count(self, c: wasmtime.Caller) -> int:
