@@ -12,9 +12,7 @@ The contract/output half of the corpus lives with the contract's tests.
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
-import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -24,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from executor.testing import RepoFiles, git_repo
 from offshore.local import CLIENTS
 from schemas import DeadLetter, ExecutionFinished, ExecutionRequested, RequestExpired, decode, encode
 from streams.kafka import make_consumer, make_producer
@@ -35,40 +34,12 @@ from .conftest import LIMITS, Harness, _harness
 
 pytestmark = pytest.mark.integration
 HELLO_C = '#include <stdio.h>\nint main(void) { puts("hi"); return 0; }\n'
-Files = dict[str, str | bytes | Path]
-
-
-def _repo(root: Path, files: Files, *, compress: bool = True) -> tuple[str, str]:
-    root.mkdir(parents=True)
-    for rel, content in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, Path):
-            os.symlink(content, path)
-        elif isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content)
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(root), "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null"}
-    ident = ["-c", "user.name=t", "-c", "user.email=t@t.invalid"]
-    # compress=False: a fetch of the 19 MB module must not spend its time budget in zlib.
-    level = "-1" if compress else "0"
-    plain = ["-c", f"core.compression={level}", "-c", f"pack.compression={level}"]
-    for cmd in (
-        ["init", "-q"],
-        [*plain, "add", "-A"],
-        [*ident, "commit", "-q", "-m", "t"],
-        ["config", "pack.compression", level],
-    ):
-        subprocess.run(["git", *cmd], cwd=root, env=env, check=True, capture_output=True)
-    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True)
-    return f"file://{root}", sha.stdout.strip()
 
 
 @dataclass(frozen=True)
 class Case:
     name: str
-    files: Callable[[Path], Files]
+    files: Callable[[Path], RepoFiles]
     error: str  # a regex matching the error settled on chain; "" = expired (never resolved)
     target: str = "wasm32-wasip1"
     path: str | None = None
@@ -130,7 +101,7 @@ async def test_bad_inputs_fail_their_request_and_the_next_one_settles(harness: H
     repos = info.state_dir / "repos" / f"corpus-{uuid.uuid4().hex[:6]}"
     host = _host(info.state_dir)
     alive_before = harness.platform.alive()
-    sources = [_repo(repos / f"c{i}", case.files(host), compress=case.compress) for i, case in enumerate(CASES)]
+    sources = [git_repo(repos / f"c{i}", case.files(host), compress=case.compress) for i, case in enumerate(CASES)]
     async with harness.client(CLIENTS[0]) as alice:
         sent = []
         for case, (url, commit) in zip(CASES, sources, strict=True):

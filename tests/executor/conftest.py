@@ -6,8 +6,6 @@ artifact store and builds nothing.
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -23,6 +21,7 @@ from executor import (
     compile_source,
     examples,
 )
+from executor.testing import git_repo
 
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = ROOT / ".offshore" / "executor" / "tests"
@@ -80,30 +79,4 @@ MakeRepo = Callable[[dict[str, str]], tuple[str, str]]
 def make_repo(tmp_path: Path) -> MakeRepo:
     """Factory of one-commit git repos holding `files`; each returns (file:// URL, commit)."""
     counter = iter(range(1000))
-    return lambda files: _make_repo(tmp_path / f"repo{next(counter)}", files)
-
-
-def _make_repo(root: Path, files: dict[str, str]) -> tuple[str, str]:
-    root.mkdir(parents=True, exist_ok=True)
-    for rel, text in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(root),
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_CONFIG_GLOBAL": "/dev/null",
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@t.invalid",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@t.invalid",
-        "GIT_AUTHOR_DATE": "2025-01-01T00:00:00+00:00",
-        "GIT_COMMITTER_DATE": "2025-01-01T00:00:00+00:00",
-    }
-    for cmd in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "test"]):
-        subprocess.run(["git", *cmd], cwd=root, env=env, check=True, capture_output=True)
-    commit = subprocess.run(
-        ["git", "rev-parse", "HEAD"], cwd=root, env=env, check=True, capture_output=True, text=True
-    ).stdout.strip()
-    return f"file://{root}", commit
+    return lambda files: git_repo(tmp_path / f"repo{next(counter)}", dict(files))

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -34,44 +33,17 @@ from executor import (
     compile_source,
 )
 from executor._repofs import read_repo_file
+from executor.testing import RepoFiles, git_repo
 
 from . import wasmgen
 
 HELLO_C = '#include <stdio.h>\nint main(void) { puts("hi"); return 0; }\n'
-Files = dict[str, str | bytes | Path]  # Path = a symlink to that target
-
-
-def _repo(root: Path, files: Files) -> tuple[str, str]:
-    root.mkdir(parents=True)
-    for rel, content in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, Path):
-            os.symlink(content, path)
-        elif isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content)
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(root),
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_CONFIG_GLOBAL": "/dev/null",
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@t.invalid",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@t.invalid",
-    }
-    for cmd in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "t"]):
-        subprocess.run(["git", *cmd], cwd=root, env=env, check=True, capture_output=True)
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, env=env, check=True, capture_output=True, text=True)
-    return f"file://{root}", head.stdout.strip()
 
 
 @dataclass(frozen=True)
 class Case:
     name: str
-    files: Callable[[Path], Files]
+    files: Callable[[Path], RepoFiles]
     error: type[ExecutorError]
     message: str
     target: str = "wasm32-wasip1"
@@ -217,7 +189,7 @@ def host(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_bad_source_is_a_clear_error(case: Case, host: Path, tmp_path: Path) -> None:
-    url, commit = _repo(tmp_path / "repo", case.files(host))
+    url, commit = git_repo(tmp_path / "repo", case.files(host))
     config = case.config(CompileConfig(allow_file_urls=True, allowed_file_roots=(tmp_path,)))
     store = ArtifactStore(StoreConfig(root=tmp_path / "store"))
     source = CodeSource(repo=url, commit=case.commit or commit, build_target=case.target, path=case.path)  # type: ignore[arg-type]
@@ -237,7 +209,7 @@ def test_bad_source_is_a_clear_error(case: Case, host: Path, tmp_path: Path) -> 
 
 def test_over_quota_repo_is_never_written_to_disk(host: Path, tmp_path: Path) -> None:
     """Issue 19.2: 3.3 MB of pack expanded to 2.8 GB; the tree is measured before checkout."""
-    url, commit = _repo(tmp_path / "repo", {"main.c": HELLO_C, "zeros.bin": b"\0" * (8 * 1024 * 1024)})
+    url, commit = git_repo(tmp_path / "repo", {"main.c": HELLO_C, "zeros.bin": b"\0" * (8 * 1024 * 1024)})
     work = tmp_path / "work"
     work.mkdir()
     config = CompileConfig(
@@ -281,7 +253,7 @@ def test_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
 
 
 def test_after_the_corpus_a_normal_repo_still_builds(tmp_path: Path) -> None:
-    url, commit = _repo(tmp_path / "repo", {"main.c": HELLO_C})
+    url, commit = git_repo(tmp_path / "repo", {"main.c": HELLO_C})
     config = CompileConfig(allow_file_urls=True, allowed_file_roots=(tmp_path,))
     result = compile_source(
         CodeSource(repo=url, commit=commit),
