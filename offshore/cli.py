@@ -9,7 +9,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from offshore.errors import ConfigError, OffshoreError
+from offshore.errors import OffshoreError
 from offshore.settings import Settings, get_settings
 from offshore.stack import LocalStack
 from schemas import SchemaError
@@ -75,27 +75,6 @@ def _indexer(args: argparse.Namespace, settings: Settings) -> int:
     from offshore.processes import run_indexer_process
 
     return run_indexer_process(settings, from_height=args.from_height, to_height=args.to_height)
-
-
-def _secrets_encrypt(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.keystore import Keystore, encrypt_secrets
-
-    items = sys.stdin.read().splitlines() if args.pairs == ["-"] else args.pairs  # "-": keep values off argv
-    items = [line for line in items if line.strip()]
-    pairs = dict(item.split("=", 1) for item in items if "=" in item)
-    if not pairs or len(pairs) != len(items):
-        raise ConfigError("secrets are NAME=VALUE pairs")
-    if args.public_key:
-        public = bytes.fromhex(args.public_key)
-    else:
-        master = settings.keystore_master_key.get_secret_value()
-        if not master:
-            raise ConfigError("give --public-key, or set OFFSHORE_KEYSTORE_MASTER_KEY (dev keystore)")
-        public = Keystore.from_hex(master).public_key(args.repo, args.owner)
-    if bool(args.commit) == bool(args.any_commit):
-        raise ConfigError("give --commit SHA (the secrets open for that commit only) or --any-commit")
-    print(encrypt_secrets(public, args.repo, args.owner, pairs, commit=args.commit, any_commit=args.any_commit))
-    return 0
 
 
 def _devnet(args: argparse.Namespace, settings: Settings) -> int:
@@ -176,20 +155,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("devnet", help="run the local NEAR-compatible chain (see `offshore devnet --help`)")
 
-    secrets = commands.add_parser("secrets", help="request secrets").add_subparsers(dest="action", required=True)
-    encrypt = secrets.add_parser("encrypt", help="seal NAME=VALUE pairs for one repo and sender")
-    encrypt.add_argument("--repo", required=True)
-    encrypt.add_argument("--owner", required=True, help="the account that sends request_execution")
-    encrypt.add_argument("--public-key", help="recipient key (hex) from the keystore")
-    encrypt.add_argument("--commit", help="the 40-hex commit the secrets are for (default binding: only this commit)")
-    encrypt.add_argument(
-        "--any-commit", action="store_true", help="let every commit of the repo open them (anyone who can push can)"
-    )
-    encrypt.add_argument("pairs", nargs="+", metavar="NAME=VALUE", help="or - to read NAME=VALUE lines from stdin")
-    encrypt.set_defaults(handler=_secrets_encrypt)
     from offshore.golive import add_parsers as add_golive_parsers
 
     add_golive_parsers(commands)
+    from offshore.secrets_cli import add_parsers as add_secrets_parsers
+
+    add_secrets_parsers(commands)
     return parser
 
 

@@ -107,7 +107,7 @@ class _Sent:
 
 async def _send_all(info: PlatformInfo, state: Path, out: Out) -> list[_Sent]:
     import executor.examples as examples
-    from streams.keystore import Keystore, encrypt_secrets
+    from keystore import fetch_public_key
 
     repos: dict[str, tuple[str, str, str, str | None]] = {}
     for guest in sorted({c.guest for c in CASES} - {"<broken>"}):
@@ -116,7 +116,6 @@ async def _send_all(info: PlatformInfo, state: Path, out: Out) -> list[_Sent]:
         repos[guest] = (url, commit, ex.build_target, ex.path)
     repos["<broken>"] = (*_broken_repo(state / "repos"), "wasm32-wasip1", None)
     _prebuild_slow_guests(state, repos, out)
-    keystore = Keystore.from_hex((state / "keystore.key").read_text().strip())
     out(f"demo: sending {len(CASES)} requests from {', '.join(CLIENTS)} ...")
     clients = [info.client(a) for a in CLIENTS]
     for client in clients:
@@ -128,9 +127,9 @@ async def _send_all(info: PlatformInfo, state: Path, out: Out) -> list[_Sent]:
             url, commit, target, path = repos[case.guest]
             sealed = None
             if case.secret:
-                sealed = encrypt_secrets(
-                    keystore.public_key(url, client.account_id), url, client.account_id, case.secret, commit=commit
-                )
+                # as a dApp developer would: the key from the keystore's public API, fingerprint checked
+                key = await fetch_public_key(info.keystore_url, url, client.account_id, commit=commit)
+                sealed = key.seal(case.secret)
             sub = await client.request(
                 repo=url, commit=commit, build_target=target, path=path, input_data=case.input,
                 limits=case.limits, response_format=case.fmt, encrypted_secrets=sealed,

@@ -3,13 +3,14 @@
 Every component runs as its own child process, exactly as in production (one process per stage),
 so tests can SIGKILL and restart any of them. Children get their configuration through `OFFSHORE_*`
 variables, and each only the secrets it needs: the operator keys go to settle alone, the keystore
-master key to execute alone.
+master key to the keystore alone (the execute stage gets the decrypt API's URL and token).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -43,6 +44,8 @@ class PlatformInfo:
     contract_id: str
     credentials_dir: Path
     metrics: dict[str, str] = field(default_factory=dict)
+    keystore_url: str = ""  # the keystore's public API (`offshore secrets encrypt --keystore URL`)
+    keystore_decrypt_url: str = ""  # its decrypt API (execute only: token in <state>/keystore.token)
 
     def client_key(self, account_id: str) -> str:
         """The account's secret key (near-cli credentials written by the devnet)."""
@@ -113,7 +116,7 @@ class LocalPlatform:
         block_interval_s: float = 0.1,
         yield_timeout_blocks: int = 200,
         operator_keys: int = 4,
-        processes: tuple[str, ...] = (*PIPELINE, "project"),
+        processes: tuple[str, ...] = (*PIPELINE, "project", "keystore"),
         reconcile_after_blocks: int = 30,
         extra_env: dict[str, str] | None = None,
         devnet_port: int = 0,
@@ -160,13 +163,27 @@ class LocalPlatform:
             if "project" in self._processes:
                 self._migrate(endpoints.postgres_dsn)
             master_key = self._keystore_key()
+            token = self._keystore_token()
+            keystore_port, decrypt_port = free_port(), free_port()
             base = self._base_env(info)
+            base["OFFSHORE_KEYSTORE_URL"] = f"http://127.0.0.1:{decrypt_port}"
+            info = dataclasses.replace(
+                info,
+                keystore_url=f"http://127.0.0.1:{keystore_port}",
+                keystore_decrypt_url=base["OFFSHORE_KEYSTORE_URL"],
+            )
             for name in self._processes:
                 env = dict(base)
                 if name == "settle":
                     env["OFFSHORE_OPERATOR_KEYS"] = ",".join(operator_keys)
                 if name == "execute":
-                    env["OFFSHORE_KEYSTORE_MASTER_KEY"] = master_key
+                    env["OFFSHORE_KEYSTORE_TOKEN"] = token
+                    env["OFFSHORE_KEYSTORE_MASTER_KEY"] = master_key  # until execute calls the service
+                if name == "keystore":
+                    env["OFFSHORE_KEYSTORE_MASTER_KEY_FILE"] = str(self.state_dir / "keystore.key")
+                    env["OFFSHORE_KEYSTORE_TOKEN"] = token
+                    env["OFFSHORE_KEYSTORE_PORT"] = str(keystore_port)
+                    env["OFFSHORE_KEYSTORE_DECRYPT_PORT"] = str(decrypt_port)
                 port = free_port()
                 env["OFFSHORE_METRICS_PORT"] = str(port)
                 info.metrics[name] = f"http://127.0.0.1:{port}/metrics"
@@ -316,10 +333,20 @@ class LocalPlatform:
     def _keystore_key(self) -> str:
         path = self.state_dir / "keystore.key"
         if not path.exists():
-            from streams.keystore import generate_master_key
+            from keystore import generate_master_key
 
             path.touch(mode=0o600)
             path.write_text(generate_master_key())
+        return path.read_text().strip()
+
+    def _keystore_token(self) -> str:
+        """The decrypt API's shared token (keystore and execute only), kept across restarts."""
+        path = self.state_dir / "keystore.token"
+        if not path.exists():
+            import secrets
+
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_hex(32))
         return path.read_text().strip()
 
     def _migrate(self, dsn: str) -> None:

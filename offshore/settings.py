@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     allow_file_urls: bool = Field(False, description="Accept file:// code sources (dev and tests only).")
     operator_id: str = Field("operator.test.near", description="Account that signs resolve_execution.")
     operator_keys: SecretStr = Field(SecretStr(""), description="Comma-separated ed25519 function-call keys.")
-    keystore_master_key: SecretStr = Field(SecretStr(""), description="Hex master key of the secrets keystore.")
+    keystore_master_key: SecretStr = Field(SecretStr(""), description="Keystore master keys: HEX or ID:HEX,...")
     block_api_key: SecretStr = Field(SecretStr(""), description="fastnear API key, sent as ?apiKey=.")
     indexer_start_height: int | None = Field(None, ge=0, description="First height when no checkpoint exists.")
     metrics_port: int = Field(0, ge=0, le=65535, description="Prometheus /metrics port; 0 = off.")
@@ -84,6 +84,17 @@ class Settings(BaseSettings):
         "", description="Comma-separated dirs file:// repos may live under; empty = <state_dir>/repos."
     )
     max_checkout_bytes: int = Field(256 * 1024 * 1024, gt=0, description="Byte quota of one repo checkout.")
+    keystore_master_key_file: Path | None = Field(
+        None, description="Keystore master keys (`ID:HEX` per line, newest last); replaces KEYSTORE_MASTER_KEY."
+    )
+    keystore_host: str = Field("127.0.0.1", description="Address both keystore listeners bind; pods set 0.0.0.0.")
+    keystore_port: int = Field(8750, ge=0, le=65535, description="Keystore public API (public keys, health).")
+    keystore_decrypt_port: int = Field(8751, ge=0, le=65535, description="Keystore decrypt API (execute only).")
+    keystore_url: str = Field("http://127.0.0.1:8751", description="Decrypt API the execute stage calls.")
+    keystore_token: SecretStr = Field(SecretStr(""), description="Shared bearer token of the decrypt API (secret).")
+    keystore_tls_cert: Path | None = Field(None, description="PEM certificate: the keystore's, or execute's client.")
+    keystore_tls_key: Path | None = Field(None, description="PEM private key of keystore_tls_cert.")
+    keystore_tls_ca: Path | None = Field(None, description="PEM CA that signs the peer's certificate (mTLS).")
 
 
 @cache

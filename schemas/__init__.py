@@ -16,6 +16,7 @@ from schemas.events import (
     ResolutionSubmitted,
     ResourceLimits,
     ResourcesUsed,
+    SecretsAccessed,
     SettlementSkipped,
     WasmCompiled,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "ResourceLimits",
     "ResourcesUsed",
     "SchemaError",
+    "SecretsAccessed",
     "SettlementSkipped",
     "UnknownSchemaError",
     "WasmCompiled",

@@ -7,7 +7,7 @@ Downstream events carry the originating `ExecutionRequested` forward so every st
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 
@@ -150,6 +150,22 @@ class DeadLetter(Event):
     error: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class SecretsAccessed(Event):
+    """The keystore's audit record of one decision on a request's secrets; never their values."""
+
+    caller: str
+    granted: bool
+    reason: str
+    owner_id: str | None = None
+    sender_id: str | None = None
+    repo: str | None = None
+    commit: str | None = None
+    key_id: str | None = None
+    secret_names: list[str] = field(default_factory=list)
+    observed_height: int | None = None
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.__name__: cls
     for cls in (
@@ -163,5 +179,6 @@ EVENT_TYPES: dict[str, type[Event]] = {
         ExecutionCompleted,
         ExecutionCancelled,
         DeadLetter,
+        SecretsAccessed,
     )
 }

@@ -35,7 +35,11 @@ CHAIN = Topic("offshore.chain.v1", ("ExecutionCompleted", "ExecutionCancelled"))
 # Dead letters are kept longer: they are what an operator inspects and replays after an incident.
 DEAD_LETTERS = Topic("offshore.deadletter.v1", ("DeadLetter",), partitions=1, retention_ms=30 * _DAY_MS)
 
+# The keystore's audit trail (keystore/README.md): one SecretsAccessed per decision, kept a year.
+AUDIT = Topic("offshore.audit.v1", ("SecretsAccessed",), partitions=1, retention_ms=365 * _DAY_MS)
+
 ALL_TOPICS: tuple[Topic, ...] = (REQUESTS, COMPILE_QUEUE, COMPILED, EXECUTED, SETTLED, CHAIN, DEAD_LETTERS)
+ALL_TOPICS += (AUDIT,)
 
 
 def topic_for(event_type: str) -> Topic:

@@ -23,10 +23,10 @@ from typing import Any
 import pytest
 
 from executor.testing import RepoFiles, git_repo
+from keystore import fetch_public_key
 from offshore.local import CLIENTS
 from schemas import DeadLetter, ExecutionFinished, ExecutionRequested, RequestExpired, decode, encode
 from streams.kafka import make_consumer, make_producer
-from streams.keystore import Keystore, encrypt_secrets
 from streams.topics import DEAD_LETTERS, EXECUTED, REQUESTS, SETTLED
 
 from ..executor import wasmgen
@@ -150,9 +150,9 @@ async def _forge_events_with_a_victims_ciphertext(harness: Harness, alice: Any) 
     from executor import examples
 
     url, commit = examples.publish("secret_env", info.state_dir / "repos")
-    keystore = Keystore.from_hex((info.state_dir / "keystore.key").read_text().strip())
     bob = CLIENTS[1]
-    sealed = encrypt_secrets(keystore.public_key(url, bob), url, bob, {"API_KEY": "victim-secret"}, commit=commit)
+    key = await fetch_public_key(info.keystore_url, url, bob, commit=commit)
+    sealed = key.seal({"API_KEY": "victim-secret"})
     async with harness.client(bob) as client:
         genuine = await client.request(repo=url, commit=commit, encrypted_secrets=sealed, response_format="Json")
         await harness.finals([genuine.request_id])

@@ -13,9 +13,9 @@ import psycopg
 import pytest
 
 import executor.examples as examples
+from keystore import fetch_public_key
 from offshore.local import CLIENTS
 from streams.kafka import make_consumer
-from streams.keystore import Keystore, encrypt_secrets
 from streams.topics import ALL_TOPICS, REQUESTS
 
 from .conftest import Harness, scrape, wait_until
@@ -33,10 +33,9 @@ def _fnv1a64(text: str) -> str:
 async def test_a_secret_reaches_the_guest_and_nowhere_else(harness: Harness) -> None:
     info = harness.info
     url, commit = examples.publish("secret_env", info.state_dir / "repos")
-    keystore = Keystore.from_hex((info.state_dir / "keystore.key").read_text().strip())
     secret = f"plaintext-{uuid.uuid4().hex}"
     sender = CLIENTS[0]
-    sealed = encrypt_secrets(keystore.public_key(url, sender), url, sender, {"API_KEY": secret}, commit=commit)
+    sealed = (await fetch_public_key(info.keystore_url, url, sender, commit=commit)).seal({"API_KEY": secret})
     async with harness.client(sender) as alice:
         sent = await alice.request(repo=url, commit=commit, encrypted_secrets=sealed, response_format="Json")
         view = (await harness.finals([sent.request_id]))[sent.request_id]

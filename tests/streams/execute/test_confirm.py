@@ -13,11 +13,12 @@ import pytest
 
 import executor
 from executor import examples
+from keystore.crypto import Policy, encrypt_secrets, generate_master_key
 from schemas import CodeSource, ExecutionFinished, ExecutionRequested, ResourceLimits, WasmCompiled
 from schemas.samples import sample_requested, samples
 from streams.deadline import DeadlinePolicy
 from streams.execute.core import UnconfirmedRequest, execute_request, unconfirmed_reason
-from streams.keystore import ACCESSES, Keystore, encrypt_secrets, generate_master_key
+from streams.keystore import ACCESSES, Keystore
 
 OWNER = "alice.test.near"
 SECRET = "victim-api-key-123"
@@ -55,7 +56,8 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[ExecutionRequested,
     config = executor.CompileConfig(allow_file_urls=True, allowed_file_roots=(root,))
     built = executor.compile_source(executor.CodeSource(repo=url, commit=commit), store=store, config=config)
     keystore = Keystore.from_hex(generate_master_key())
-    sealed = encrypt_secrets(keystore.public_key(url, OWNER), url, OWNER, {"API_KEY": SECRET}, commit=commit)
+    public = keystore.keys.public_key(url, OWNER)
+    sealed = encrypt_secrets(public, url, OWNER, {"API_KEY": SECRET}, key_id="0", policy=Policy(commit=commit))
     req = dataclasses.replace(
         sample_requested("41"),
         sender_id=OWNER,
