@@ -27,6 +27,8 @@ VIEWS: tuple[str, ...] = (
     "usage_by_code_source",
     "stage_latency_hourly",
     "audit_timeline",
+    "secret_access_daily",  # keystore audit (0004)
+    "secret_denials",
 )
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 _MIGRATE_LOCK = 0x0FF5_40E1  # advisory lock id: one migrator per database at a time

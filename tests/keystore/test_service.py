@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from keystore import (
@@ -35,6 +36,7 @@ from keystore import (
 from keystore.chain import ChainReader
 from keystore.crypto import parse_envelope
 from offshore.local import CLIENTS, LocalPlatform, PlatformInfo
+from projector import refresh_views
 from schemas import CodeSource, ExecutionRequested, SecretsAccessed, decode
 from schemas.samples import sample_requested
 from streams.kafka import make_consumer
@@ -54,7 +56,7 @@ def platform() -> Iterator[tuple[LocalPlatform, PlatformInfo]]:
     state = Path(tempfile.mkdtemp(prefix="offshore-keystore-", dir="/tmp"))  # Postgres needs a 0755 path
     (state / "keystore.key").write_text(f"k1:{generate_master_key()}\n")
     platform = LocalPlatform(
-        state, processes=("keystore",), block_interval_s=0.1, yield_timeout_blocks=5000, operator_keys=0
+        state, processes=("keystore", "project"), block_interval_s=0.1, yield_timeout_blocks=5000, operator_keys=0
     )
     info = platform.start()
     try:
@@ -286,8 +288,34 @@ def test_no_secret_value_in_the_audit_topic_log_or_metrics(platform: tuple[Local
     for code in ("sender_not_allowed", "commit_not_allowed", "policy_expired", "unconfirmed", "unauthenticated"):
         assert f'offshore_keystore_denials_total{{reason="{code}"}}'.encode() in page
     assert token(info).encode() not in log + page
+    assert_projected_without_secrets(info, len(messages))
     master = Path(info.state_dir / "keystore.key").read_text().split(":")[-1].strip().encode()
     assert master not in log + page
+
+
+def assert_projected_without_secrets(info: PlatformInfo, audited_count: int) -> None:
+    """The projector stores every audit event; the analysts' views count them; no value is in Postgres."""
+    dsn = info.endpoints.postgres_dsn
+
+    def stored() -> int:
+        with psycopg.connect(dsn) as conn:
+            row = conn.execute("SELECT count(*) FROM store.events WHERE event_type = 'SecretsAccessed'").fetchone()
+        return int(row[0]) if row else 0
+
+    deadline = time.monotonic() + 60
+    while stored() < audited_count:  # poll: the projector catches up with the audit topic
+        assert time.monotonic() < deadline, "the projector did not store the audit events"
+        time.sleep(0.1)  # poll
+    refresh_views(dsn)
+    with psycopg.connect(dsn) as conn:
+        daily = conn.execute(
+            "SELECT sum(granted), sum(denied) FROM analytics.secret_access_daily WHERE owner_id = %s", (ALICE,)
+        ).fetchone()
+        codes = {r[0] for r in conn.execute("SELECT reason_code FROM analytics.secret_denials").fetchall()}
+        dump = conn.execute("SELECT string_agg(e::text, '') FROM store.events e").fetchone()
+    assert daily is not None and daily[0] >= 3 and daily[1] >= 3
+    assert {"sender_not_allowed", "commit_not_allowed", "policy_expired", "unconfirmed", "unauthenticated"} <= codes
+    assert dump is not None and not any(v in dump[0] for v in SECRETS.values())
 
 
 async def test_rotation_new_key_seals_old_ciphertexts_still_open(
