@@ -314,7 +314,10 @@ STAGE_DEPLOYMENTS = (
 # Secret -> the only workloads allowed to reference it (docs/design.md §6: each secret to the one process needing it).
 SECRET_OWNERS = {
     "offshore-operator-keys": {"offshore-settle"},
-    "offshore-keystore": {"offshore-execute"},
+    "offshore-keystore": {"offshore-keystore"},  # the master keys: the keystore alone (issue 20)
+    "offshore-keystore-token": {"offshore-keystore", "offshore-execute"},  # the decrypt API's shared token
+    "offshore-keystore-tls": {"offshore-keystore"},
+    "offshore-execute-tls": {"offshore-execute"},  # execute's client certificate (mTLS to the keystore)
     "offshore-block-api": {"offshore-indexer"},
     "offshore-pg-app": {"offshore-db-migrate"},
     "offshore-projector-postgres": {"offshore-projector"},
@@ -632,7 +635,8 @@ def test_each_secret_reaches_exactly_its_owner(rendered: dict[str, Rendered]) ->
     prod = rendered["prod"]
     seen = {obj["metadata"]["name"]: _secret_refs(obj) for obj in prod.workloads()}
     assert seen["offshore-settle"] == {"offshore-operator-keys"}
-    assert seen["offshore-execute"] == {"offshore-keystore"}
+    assert seen["offshore-execute"] == {"offshore-keystore-token", "offshore-execute-tls"}  # no master key
+    assert seen["offshore-keystore"] == {"offshore-keystore", "offshore-keystore-token", "offshore-keystore-tls"}
     assert seen["offshore-indexer"] == {"offshore-block-api"}
     assert seen["offshore-compile"] == set()
     assert seen["offshore-projector"] == {"offshore-projector-postgres"}
@@ -819,6 +823,7 @@ def test_pdbs_select_stage_deployments_and_allow_drains(rendered: dict[str, Rend
         "offshore-execute",
         "offshore-settle",
         "offshore-projector",
+        "offshore-keystore",
     }
     for pdb in pdbs:
         deployment = prod.get("Deployment", pdb["metadata"]["name"])
@@ -855,7 +860,7 @@ def test_service_monitors_scrape_the_operators_exporters(rendered: dict[str, Ren
         for rule in policy["spec"].get("ingress", [])
         if any(
             p.get("namespaceSelector", {}).get("matchLabels") == {"kubernetes.io/metadata.name": "monitoring"}
-            for p in rule["from"]
+            for p in rule.get("from", [])  # no `from`: every source
         )
         for port in rule["ports"]
     }
@@ -875,7 +880,7 @@ def test_service_monitors_scrape_every_stage_service(rendered: dict[str, Rendere
     monitors = {
         m["metadata"]["name"]: m for m in prod.of_kind("ServiceMonitor") if m["metadata"]["name"] not in OPERATOR_PODS
     }
-    assert set(monitors) == set(STAGE_DEPLOYMENTS)
+    assert set(monitors) == {*STAGE_DEPLOYMENTS, "offshore-keystore"}
     for name, monitor in monitors.items():
         service = prod.get("Service", name)
         assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
@@ -921,6 +926,8 @@ def _destinations(rules: list[Obj]) -> set[tuple[str, int]]:
                 kind = "postgres"
             elif labels.get("app.kubernetes.io/name") == "offshore-devnet":
                 kind = "devnet"
+            elif labels.get("app.kubernetes.io/name") == "offshore-keystore":
+                kind = "keystore"
             elif labels.get("k8s-app") == "kube-dns":
                 kind = "dns"
             else:
@@ -936,7 +943,8 @@ def test_network_policies_allow_each_component_only_what_it_needs(rendered: dict
     expected = {
         "offshore-indexer": dns | kafka | {("internet", 443), ("devnet", 3030)},  # block API
         "offshore-compile": dns | kafka | {("internet", 443)},  # git
-        "offshore-execute": dns | kafka | {("internet", 443), ("devnet", 3030)},  # NEAR RPC
+        "offshore-execute": dns | kafka | {("internet", 443), ("devnet", 3030), ("keystore", 8751)},  # RPC, decrypt
+        "offshore-keystore": dns | kafka | {("internet", 443), ("devnet", 3030)},  # audit, NEAR RPC
         "offshore-settle": dns | kafka | {("internet", 443), ("devnet", 3030)},  # NEAR RPC
         "offshore-projector": dns | kafka | {("postgres", 5432)},
         "offshore-db-migrate": dns | {("postgres", 5432)},
@@ -957,6 +965,38 @@ def test_network_policies_allow_each_component_only_what_it_needs(rendered: dict
             labels = obj["spec"]["template"]["metadata"]["labels"]
             assert any(_selects(p, labels) for p in deny), obj["metadata"]["name"]
             assert _destinations(_egress(r, labels)) == expected[obj["metadata"]["name"]], obj["metadata"]["name"]
+
+
+def test_only_execute_reaches_the_keystores_decrypt_port(rendered: dict[str, Rendered]) -> None:
+    """Issue 20: decrypt (8751) admits execute pods only; the public API (8750) anyone; nothing else."""
+    for r in _overlays(rendered):
+        keystore = r.get("Deployment", "offshore-keystore")
+        labels = keystore["spec"]["template"]["metadata"]["labels"]
+        ports = {p["name"]: p["containerPort"] for p in containers(keystore)[0]["ports"]}
+        assert ports == {"metrics": METRICS_PORT, "public": 8750, "decrypt": 8751}
+        rules = [
+            rule
+            for p in r.of_kind("NetworkPolicy")
+            if "Ingress" in p["spec"]["policyTypes"] and _selects(p, labels)
+            for rule in p["spec"].get("ingress", [])
+        ]
+        admitted = {
+            int(port["port"]): [peer for peer in rule.get("from", [{}])] for rule in rules for port in rule["ports"]
+        }
+        assert admitted[8751] == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "offshore-execute"}}}]
+        assert admitted[8750] == [{}]  # every source
+        assert set(admitted) == {8750, 8751, METRICS_PORT}
+        execute = r.get("Deployment", "offshore-execute")
+        assert execute["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"] == "offshore-execute"
+        env = {e["name"]: e for e in containers(execute)[0]["env"]}
+        assert "OFFSHORE_KEYSTORE_MASTER_KEY" not in env and "OFFSHORE_KEYSTORE_MASTER_KEY_FILE" not in env
+        assert env["OFFSHORE_KEYSTORE_URL"]["value"].startswith("https://offshore-keystore-api:8751")
+        tls = {e["name"] for e in containers(keystore)[0]["env"]} & {
+            "OFFSHORE_KEYSTORE_TLS_CERT",
+            "OFFSHORE_KEYSTORE_TLS_KEY",
+            "OFFSHORE_KEYSTORE_TLS_CA",
+        }
+        assert len(tls) == 3  # the keystore requires client certificates (mTLS)
 
 
 def test_kafka_listener_admits_only_offshore_pods_and_keda(rendered: dict[str, Rendered]) -> None:
