@@ -39,6 +39,8 @@ def run_up(settings: Settings, *, block_interval_s: float) -> int:
         print(f"clients         {', '.join(CLIENTS)} (keys in {info.credentials_dir / CHAIN_ID})")
         print(f"Kafka           {info.endpoints.kafka_bootstrap}")
         print(f"Postgres        {info.endpoints.postgres_dsn}")
+        if info.keystore_url:
+            print(f"keystore        {info.keystore_url} (offshore secrets encrypt --keystore {info.keystore_url} ...)")
         for name, url in info.metrics.items():
             print(f"metrics {name:<8}{url}")
         print(f"logs            {platform.state_dir / 'logs'}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import ipaddress
 import json
 import shutil
 import subprocess
@@ -19,6 +20,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +36,10 @@ from keystore import (
     generate_master_key,
 )
 from keystore.chain import ChainReader
+from keystore.client import client_tls
 from keystore.crypto import parse_envelope
 from offshore.local import CLIENTS, LocalPlatform, PlatformInfo
+from offshore.stack import free_port
 from projector import refresh_views
 from schemas import CodeSource, ExecutionRequested, SecretsAccessed, decode
 from schemas.samples import sample_requested
@@ -270,6 +274,100 @@ async def test_an_expired_policy_is_denied_and_audited(
     assert event.reason.startswith("policy_expired") and event.observed_height and event.observed_height > 1
     later = await put_on_chain(info, ALICE, await seal(info, ALICE, expires_at_height=10**9))
     assert await execute.open(later) == SECRETS
+
+
+def _certificates(root: Path) -> dict[str, str]:
+    """A CA, the keystore's server certificate (127.0.0.1), execute's client certificate, and a
+    client certificate from another CA: PEM files, as the Kubernetes Secrets carry them."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.now(UTC)
+
+    def name(cn: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+    def issue(cn: str, key: ec.EllipticCurvePrivateKey, issuer: tuple[x509.Name, ec.EllipticCurvePrivateKey] | None,
+              *, ca: bool = False, server: bool = False) -> x509.Certificate:  # fmt: skip
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(name(cn))
+            .issuer_name(issuer[0] if issuer else name(cn))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if server:
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False
+            )
+        return builder.sign(issuer[1] if issuer else key, hashes.SHA256())
+
+    files: dict[str, str] = {}
+
+    def write(label: str, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey | None = None) -> None:
+        (root / f"{label}.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        files[f"{label}.crt"] = str(root / f"{label}.crt")
+        if key is not None:
+            pem = key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+            (root / f"{label}.key").write_bytes(pem)
+            files[f"{label}.key"] = str(root / f"{label}.key")
+
+    ca_key, rogue_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = issue("offshore-ca", ca_key, None, ca=True)
+    rogue_ca = issue("rogue-ca", rogue_key, None, ca=True)
+    write("ca", ca)
+    for label, cn, issuer, server in (
+        ("keystore", "offshore-keystore-api", (ca.subject, ca_key), True),
+        ("execute", "offshore-execute", (ca.subject, ca_key), False),
+        ("rogue", "offshore-execute", (rogue_ca.subject, rogue_key), False),
+    ):
+        key = ec.generate_private_key(ec.SECP256R1())
+        write(label, issue(cn, key, issuer, server=server), key)
+    return files
+
+
+async def test_mtls_decrypt_needs_a_client_certificate_from_our_ca(
+    platform: tuple[LocalPlatform, PlatformInfo],
+) -> None:
+    plat, info = platform
+    certs = _certificates(Path(tempfile.mkdtemp(prefix="offshore-mtls-", dir="/tmp")))
+    public, decrypt = free_port(), free_port()
+    plat.add_process(
+        "keystore-mtls",
+        "keystore",
+        env={
+            "OFFSHORE_KEYSTORE_PORT": str(public),
+            "OFFSHORE_KEYSTORE_DECRYPT_PORT": str(decrypt),
+            "OFFSHORE_KEYSTORE_TLS_CERT": certs["keystore.crt"],
+            "OFFSHORE_KEYSTORE_TLS_KEY": certs["keystore.key"],
+            "OFFSHORE_KEYSTORE_TLS_CA": certs["ca.crt"],
+        },
+    )  # returns once /metrics answers: both listeners are bound
+    req = await put_on_chain(info, ALICE, await seal(info, ALICE))
+    url = f"https://127.0.0.1:{decrypt}"
+    for tls in (client_tls(certs["ca.crt"]), client_tls(certs["ca.crt"], certs["rogue.crt"], certs["rogue.key"])):
+        stranger = DecryptClient(url, token(info), tls=tls)  # right token, no or a foreign certificate
+        try:
+            with pytest.raises(KeystoreUnavailable):
+                await stranger.open(req)
+        finally:
+            await stranger.close()
+    execute = DecryptClient(
+        url, token(info), tls=client_tls(certs["ca.crt"], certs["execute.crt"], certs["execute.key"])
+    )
+    try:
+        assert await execute.open(req) == SECRETS
+    finally:
+        await execute.close()
+    event = audited(req.request_id)
+    assert event.granted and event.caller == "mtls:offshore-execute"
 
 
 def test_no_secret_value_in_the_audit_topic_log_or_metrics(platform: tuple[LocalPlatform, PlatformInfo]) -> None:
