@@ -162,7 +162,7 @@ class LocalPlatform:
             operator_keys = asyncio.run(self._operator_access_keys(info)) if self._operator_keys else []
             if "project" in self._processes:
                 self._migrate(endpoints.postgres_dsn)
-            master_key = self._keystore_key()
+            self._keystore_key()  # the keystore process reads it from the file
             token = self._keystore_token()
             keystore_port, decrypt_port = free_port(), free_port()
             base = self._base_env(info)
@@ -177,8 +177,7 @@ class LocalPlatform:
                 if name == "settle":
                     env["OFFSHORE_OPERATOR_KEYS"] = ",".join(operator_keys)
                 if name == "execute":
-                    env["OFFSHORE_KEYSTORE_TOKEN"] = token
-                    env["OFFSHORE_KEYSTORE_MASTER_KEY"] = master_key  # until execute calls the service
+                    env["OFFSHORE_KEYSTORE_TOKEN"] = token  # no master key: it asks the keystore
                 if name == "keystore":
                     env["OFFSHORE_KEYSTORE_MASTER_KEY_FILE"] = str(self.state_dir / "keystore.key")
                     env["OFFSHORE_KEYSTORE_TOKEN"] = token

@@ -56,7 +56,13 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
         contract_id=settings.contract_id,
         operator_id=settings.operator_id,
         operator_keys=keys,
-        keystore_master_key=settings.keystore_master_key.get_secret_value() or None,
+        keystore_url=settings.keystore_url,
+        keystore_token=settings.keystore_token.get_secret_value(),
+        keystore_tls=(
+            _file(settings.keystore_tls_ca),
+            _file(settings.keystore_tls_cert),
+            _file(settings.keystore_tls_key),
+        ),
         compile=executor.CompileConfig(
             allow_file_urls=settings.allow_file_urls,
             allowed_file_roots=_file_url_roots(settings, state),
@@ -81,6 +87,10 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
         reconcile_after_blocks=settings.reconcile_after_blocks,
         replication_factor=broker_profile(settings).replication_factor,
     )
+
+
+def _file(path: Path | None) -> str | None:
+    return None if path is None else str(path)
 
 
 def _file_url_roots(settings: Settings, state: Path) -> tuple[Path, ...]:

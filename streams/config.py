@@ -17,7 +17,9 @@ class PipelineConfig:
     contract_id: str
     operator_id: str = ""
     operator_keys: tuple[str, ...] = ()
-    keystore_master_key: str | None = None
+    keystore_url: str = ""  # the keystore's decrypt API (keystore/README.md); "" = no secrets
+    keystore_token: str = field(default="", repr=False)  # its shared bearer token (secret)
+    keystore_tls: tuple[str | None, str | None, str | None] = (None, None, None)  # CA, client cert, key
     compile: executor.CompileConfig = field(default_factory=executor.CompileConfig)
     store: executor.StoreConfig = field(default_factory=executor.StoreConfig)
     executor: executor.ExecutorConfig = field(default_factory=executor.ExecutorConfig)

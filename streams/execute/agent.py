@@ -14,6 +14,8 @@ from typing import Any
 import faust
 
 import executor
+from keystore import DecryptClient, SecretsError
+from keystore.client import client_tls
 from schemas import CompilationFailed, Event, ExecutionFinished, ExecutionRequested, WasmCompiled
 from streams import metrics
 from streams.app import create_app
@@ -22,7 +24,6 @@ from streams.config import PipelineConfig
 from streams.execute.core import SecretsOpener, execute_request
 from streams.execute.results import ResultStore
 from streams.guard import OnceGuard
-from streams.keystore import Keystore
 from streams.shell import Delivery, FaustSender, StageShell, data_dir, producer_name
 from streams.topics import COMPILED
 
@@ -30,10 +31,18 @@ from streams.topics import COMPILED
 class NoSecrets:
     """The secrets opener of a deployment without a keystore: a request with secrets fails."""
 
-    def open(self, req: ExecutionRequested) -> dict[str, str]:
+    async def open(self, req: ExecutionRequested) -> dict[str, str]:
         if req.encrypted_secrets:
-            raise ValueError("this deployment has no keystore; secrets cannot be opened")
+            raise SecretsError("this deployment has no keystore; secrets cannot be opened")
         return {}
+
+
+def secrets_opener(config: PipelineConfig) -> SecretsOpener:
+    """The keystore's decrypt API (token, and mTLS when the TLS files are configured); the stage
+    never holds a master key."""
+    if not (config.keystore_url and config.keystore_token):
+        return NoSecrets()
+    return DecryptClient(config.keystore_url, config.keystore_token, tls=client_tls(*config.keystore_tls))
 
 
 class ExecuteAgent:
@@ -41,9 +50,7 @@ class ExecuteAgent:
         self.config = config
         self.store = executor.ArtifactStore(config.store)
         self.runner = executor.Executor(config.deadline.executor_config(config.executor))
-        self.secrets: SecretsOpener = (
-            Keystore.from_hex(config.keystore_master_key) if config.keystore_master_key else NoSecrets()
-        )
+        self.secrets = secrets_opener(config)
         self.chain = chain or NearChain(rpc_url=config.rpc_url, contract_id=config.contract_id)
         self.producer = producer_name("execute")
         self.results = ResultStore(config.store.root / "results")  # on the artifact volume every pod shares

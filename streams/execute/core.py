@@ -10,6 +10,10 @@ own record (`get_request`, with its stored input) must match the event in sender
 (commit included), input, limits and ciphertext hash, and still be pending. An unconfirmed event is
 raised as UnconfirmedRequest: the agent dead-letters it and records no result, so a forged event
 can neither read a secret nor pre-empt the genuine request's result.
+
+The stage holds no master key: the keystore service (keystore/README.md) confirms the request on
+chain again itself, applies the owner's sealed policy and returns the env map. Its denial fails the
+request (settled as failed, refund rule); its "unconfirmed" is treated like ours.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import executor
+from keystore import SecretsDenied, SecretsError, SecretsUnconfirmed
 from schemas import (
     CompilationFailed,
     ExecutionFinished,
@@ -48,8 +53,9 @@ class Artifacts(Protocol):
 
 
 class SecretsOpener(Protocol):
-    def open(self, req: ExecutionRequested) -> dict[str, str]:
-        """Plaintext env vars for this request; raises ValueError if they cannot be opened."""
+    async def open(self, req: ExecutionRequested) -> dict[str, str]:
+        """Plaintext env vars for this request. Raises SecretsDenied (the request fails),
+        SecretsUnconfirmed (not the chain's request) or KeystoreUnavailable (retry later)."""
         ...
 
 
@@ -140,9 +146,13 @@ async def execute_request(
         if reason is not None:
             raise UnconfirmedRequest(f"request {req.request_id} not confirmed on chain: {reason}")
     try:
-        env = secrets.open(req)
-    except ValueError as exc:
-        return failed(req, "secrets_unavailable", str(exc), compile_ms=ev.compile_time_ms, producer=producer)
+        env = await secrets.open(req)
+    except SecretsUnconfirmed as exc:  # the keystore's own chain read disagrees: no result, dead-letter
+        raise UnconfirmedRequest(f"request {req.request_id} not confirmed by the keystore: {exc}") from None
+    except SecretsError as exc:  # the owner's policy refuses this request: it fails (refund rule)
+        kind = "secrets_denied" if isinstance(exc, SecretsDenied) else "secrets_unavailable"
+        return failed(req, kind, str(exc), compile_ms=ev.compile_time_ms, producer=producer)
+    # KeystoreUnavailable propagates: a stage error (dead letter), and the reconciler re-drives the request
     limits = executor.Limits(
         max_instructions=req.resource_limits.max_instructions,
         max_memory_mb=req.resource_limits.max_memory_mb,

@@ -1,13 +1,16 @@
 """Rule 5 end to end: a request's secret reaches its guest as an env var and nothing else.
 
-The plaintext is looked for everywhere the platform writes: every process log, every message on every
-topic, the Postgres event store and every /metrics page.
+The plaintext is looked for everywhere the platform writes: every process log (the keystore's too),
+every message on every topic (the audit topic too), the Postgres event store and every /metrics page.
+The execute stage holds no master key: it gets the env map from the keystore service, which audits
+the access; a request the owner's policy refuses settles as failed, and the stage keeps running.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
+from typing import Any
 
 import psycopg
 import pytest
@@ -15,8 +18,9 @@ import pytest
 import executor.examples as examples
 from keystore import fetch_public_key
 from offshore.local import CLIENTS
+from schemas import decode
 from streams.kafka import make_consumer
-from streams.topics import ALL_TOPICS, REQUESTS
+from streams.topics import ALL_TOPICS, AUDIT, REQUESTS
 
 from .conftest import Harness, scrape, wait_until
 
@@ -55,6 +59,7 @@ async def test_a_secret_reaches_the_guest_and_nowhere_else(harness: Harness) -> 
     consumer.subscribe([t.name for t in ALL_TOPICS])
     seen = 0
     found_request = False
+    audited: list[Any] = []
     quiet_since = time.monotonic()
     while time.monotonic() - quiet_since < 3 or not found_request:  # poll: read every topic to its end
         msg = consumer.poll(0.1)
@@ -66,8 +71,13 @@ async def test_a_secret_reaches_the_guest_and_nowhere_else(harness: Harness) -> 
         value = msg.value() or b""
         assert needle not in value and needle not in (msg.key() or b""), msg.topic()
         found_request |= msg.topic() == REQUESTS.name and sent.request_id.encode() == msg.key()
+        if msg.topic() == AUDIT.name and msg.key() == sent.request_id.encode():
+            audited.append(decode(value))
     consumer.close()
     assert seen > 0
+    assert [(a.granted, a.secret_names, a.sender_id) for a in audited] == [(True, ["API_KEY"], sender)]
+    execute_env = harness.platform._children["execute"].env
+    assert not {"OFFSHORE_KEYSTORE_MASTER_KEY", "OFFSHORE_KEYSTORE_MASTER_KEY_FILE"} & set(execute_env)
 
     def stored() -> bool:
         with psycopg.connect(info.endpoints.postgres_dsn) as conn:
@@ -80,3 +90,20 @@ async def test_a_secret_reaches_the_guest_and_nowhere_else(harness: Harness) -> 
     assert dump is not None and dump[0]
     assert secret not in dump[0]
     assert sealed not in dump[0]  # not even the ciphertext is kept
+
+
+async def test_a_request_the_owners_policy_refuses_settles_as_failed(harness: Harness) -> None:
+    """Bob sends Alice's ciphertext (sealed for her requests only): the keystore denies, execute fails
+    the request, the contract refunds what was not charged, and the pipeline goes on."""
+    info = harness.info
+    url, commit = examples.publish("secret_env", info.state_dir / "repos")
+    alice, bob = CLIENTS
+    sealed = (await fetch_public_key(info.keystore_url, url, alice, commit=commit)).seal({"API_KEY": "alice-only"})
+    async with harness.client(bob) as client:
+        sent = await client.request(repo=url, commit=commit, encrypted_secrets=sealed, response_format="Json")
+        view = (await harness.finals([sent.request_id]))[sent.request_id]
+    assert view["status"] == "failed", view
+    assert "sender_not_allowed" in str(view.get("error")), view
+    assert int(view["payment_charged"]) + int(view["payment_refunded"]) == sent.deposit
+    assert int(view["payment_refunded"]) > 0
+    assert harness.platform.alive()["execute"]

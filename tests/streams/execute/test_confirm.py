@@ -1,6 +1,7 @@
 """Issue 19.4: execute opens secrets only for a request the chain confirms (sender, code source with
 commit, input, limits, ciphertext hash, still pending). The guest, executor, artifact store and
-keystore are real; the chain's `get_request` view is a stand-in here (the real chain is in e2e)."""
+keystore's crypto are real; the chain's `get_request` view and the keystore service are stand-ins here
+(the service is tested in tests/keystore, the whole path in tests/e2e/test_secrets.py)."""
 
 # ruff: noqa: E501  (the case tables read best one case per line)
 
@@ -13,13 +14,13 @@ import pytest
 
 import executor
 from executor import examples
-from keystore.crypto import Policy, encrypt_secrets, generate_master_key
+from keystore import KeystoreUnavailable, SecretsDenied, SecretsUnconfirmed
+from keystore.crypto import MasterKeys, Policy, encrypt_secrets, generate_master_key, parse_envelope
 from schemas import CodeSource, ExecutionFinished, ExecutionRequested, ResourceLimits, WasmCompiled
 from schemas.request_view import RequestView
 from schemas.samples import sample_record, sample_requested, samples
 from streams.deadline import DeadlinePolicy
 from streams.execute.core import UnconfirmedRequest, execute_request, unconfirmed_reason
-from streams.keystore import ACCESSES, Keystore
 
 OWNER = "alice.test.near"
 SECRET = "victim-api-key-123"
@@ -33,19 +34,43 @@ class Views:
         return None if self.view is None else RequestView.from_json(self.view)
 
 
+class Opener:
+    """The keystore's answer without its service: the real crypto, and a count of what was asked."""
+
+    def __init__(self, keys: MasterKeys) -> None:
+        self.keys = keys
+        self.asked = 0
+
+    async def open(self, req: ExecutionRequested) -> dict[str, str]:
+        self.asked += 1
+        src = req.code_source
+        assert req.encrypted_secrets
+        return self.keys.open(
+            parse_envelope(req.encrypted_secrets, repo=src.repo, sender=req.sender_id, commit=src.commit)
+        )
+
+
+class Refusing:
+    def __init__(self, exc: Exception) -> None:
+        self.exc = exc
+
+    async def open(self, req: ExecutionRequested) -> dict[str, str]:
+        raise self.exc
+
+
 def chain_record(req: ExecutionRequested, **changes: Any) -> dict[str, Any]:
     """The shape of the contract's get_request (state.get_request_with_input)."""
     return sample_record(req, **changes)
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[ExecutionRequested, WasmCompiled, Keystore, Any, Any]:
+def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[ExecutionRequested, WasmCompiled, Opener, Any, Any]:
     root = tmp_path_factory.mktemp("confirm")
     url, commit = examples.publish("secret_env", root / "repos")
     store = executor.ArtifactStore(executor.StoreConfig(root=root / "artifacts"))
     config = executor.CompileConfig(allow_file_urls=True, allowed_file_roots=(root,))
     built = executor.compile_source(executor.CodeSource(repo=url, commit=commit), store=store, config=config)
-    keystore = Keystore.from_hex(generate_master_key())
+    keystore = Opener(MasterKeys.parse(generate_master_key()))
     public = keystore.keys.public_key(url, OWNER)
     sealed = encrypt_secrets(public, url, OWNER, {"API_KEY": SECRET}, key_id="0", policy=Policy(commit=commit))
     req = dataclasses.replace(
@@ -63,13 +88,13 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[ExecutionRequested,
     return req, compiled, keystore, store, runner
 
 
-async def _run(setup: Any, event_req: ExecutionRequested, chain: Views | None) -> ExecutionFinished:
+async def _run(setup: Any, event_req: ExecutionRequested, chain: Views | None, opener: Any = None) -> ExecutionFinished:
     _, compiled, keystore, store, runner = setup
     out = await execute_request(
         dataclasses.replace(compiled, request=event_req),
         runner=runner,
         artifacts=store,
-        secrets=keystore,
+        secrets=opener or keystore,
         policy=DeadlinePolicy(),
         final_height=event_req.block_height,
         producer="t",
@@ -98,11 +123,11 @@ async def test_forged_event_with_a_victims_ciphertext_is_not_decrypted(
     forged = dataclasses.replace(genuine, **event_changes(genuine))
     changes = {} if view_changes in (None, "same") else view_changes
     view = None if view_changes is None else chain_record(genuine, **changes)
-    granted = ACCESSES.labels("granted")._value.get()
+    asked = setup[2].asked
     with pytest.raises(UnconfirmedRequest, match=reason) as info:
         await _run(setup, forged, Views(view))
     assert SECRET not in str(info.value)
-    assert ACCESSES.labels("granted")._value.get() == granted  # never decrypted
+    assert setup[2].asked == asked  # the keystore was never even asked
 
 
 async def test_without_a_chain_view_secrets_stay_sealed(setup: Any) -> None:
@@ -121,3 +146,21 @@ def test_confirmation_is_a_pure_comparison() -> None:
     req = dataclasses.replace(sample_requested(), encrypted_secrets="AgE=")
     assert unconfirmed_reason(req, RequestView.from_json(chain_record(req))) is None
     assert unconfirmed_reason(req, RequestView.from_json(chain_record(req, resolved=True))) is not None
+
+
+async def test_a_keystore_denial_fails_the_request_never_the_stage(setup: Any) -> None:
+    """Issue 20: the owner's policy refuses -> a failed execution (settled with the refund rule)."""
+    genuine: ExecutionRequested = setup[0]
+    denied = SecretsDenied("sender_not_allowed", "sender_not_allowed: sender bob may not open secrets of alice")
+    out = await _run(setup, genuine, Views(chain_record(genuine)), Refusing(denied))
+    assert (out.success, out.error_kind) == (False, "secrets_denied")
+    assert out.error == "sender_not_allowed: sender bob may not open secrets of alice"
+    assert out.resources_used.instructions == 0 and out.output == b""  # the guest never ran
+
+
+async def test_the_keystores_unconfirmed_is_a_dead_letter_and_its_outage_a_retry(setup: Any) -> None:
+    genuine: ExecutionRequested = setup[0]
+    with pytest.raises(UnconfirmedRequest, match="not confirmed by the keystore"):
+        await _run(setup, genuine, Views(chain_record(genuine)), Refusing(SecretsUnconfirmed("sender differs")))
+    with pytest.raises(KeystoreUnavailable):  # the shell dead-letters it; the reconciler re-drives it
+        await _run(setup, genuine, Views(chain_record(genuine)), Refusing(KeystoreUnavailable("HTTP 503")))

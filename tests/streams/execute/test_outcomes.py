@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 
 import executor
+from keystore import SecretsError
 from schemas import CompilationFailed, ExecutionFinished, ExecutionRequested, RequestExpired, WasmCompiled
 from schemas.samples import samples
 from streams.deadline import DeadlinePolicy
@@ -59,9 +60,9 @@ class Secrets:
     def __init__(self, error: str | None = None) -> None:
         self.error = error
 
-    def open(self, req: ExecutionRequested) -> dict[str, str]:
+    async def open(self, req: ExecutionRequested) -> dict[str, str]:
         if self.error:
-            raise ValueError(self.error)
+            raise SecretsError(self.error)
         return {}
 
 
