@@ -86,7 +86,7 @@ def estimate(
     max_http_calls: int = 0,
     max_http_kb: int = 0,
 ) -> int:
-    """The deposit `request_execution` requires: `cost` at the limits (HTTP budget included) plus the compile allowance."""
+    """The deposit `request_execution` requires: `cost` at the limits (HTTP budget included) + compile allowance."""
     return cost(
         pricing,
         instructions=max_instructions,
