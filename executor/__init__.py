@@ -6,7 +6,7 @@ Example guests as git repos: `executor.examples.publish(name, root)`.
 """
 
 from executor._compile import builder_id, compile_async, compile_source
-from executor._http import ReplayMismatch
+from executor._http import ReplayMismatch, uses_http
 from executor._httptypes import HttpConfig, HttpGrant
 from executor._python import warm_python
 from executor._runner import Executor, default_executor, execute, run_async
@@ -66,5 +66,6 @@ __all__ = [
     "default_executor",
     "execute",
     "run_async",
+    "uses_http",
     "warm_python",
 ]

@@ -33,8 +33,9 @@ import dns.exception
 import dns.resolver
 import httpcore
 
-from executor._httptypes import HttpConfig, HttpGrant
+from executor._httptypes import HOST_MODULE, HttpConfig, HttpGrant
 from executor._store import ArtifactStore
+from executor._wasmparse import _SECTION_IMPORT, _TAG, _Reader
 from executor.errors import ExecutorError
 
 # Error codes the guest sees (negative returns of offshore.http_request); see guests/_sdk/offshore.h.
@@ -51,6 +52,45 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _HOP_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te"})
 _METADATA = frozenset({ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")})
 _TRANSCRIPT_KEY = "offshore-io-transcript"
+
+
+def uses_http(wasm: bytes) -> bool:
+    """Whether a module imports the `offshore` host API: only such a guest needs its request's grant.
+
+    Lets the execute stage confirm the grant on chain (the contract's record is authoritative, not
+    the Kafka event) for exactly the requests that can use it. Reads only the import section.
+    """
+    if not wasm.startswith(b"\0asm"):
+        return False
+    r = _Reader(wasm, 8)
+    try:
+        while r.pos < r.end:
+            section, size = r.byte(), r.uleb()
+            if section != _SECTION_IMPORT:
+                r.skip(size)
+                continue
+            body = _Reader(wasm, r.pos, r.pos + size)
+            for _ in range(body.uleb()):
+                if body.name() == HOST_MODULE.encode():
+                    return True
+                body.name()
+                kind = body.byte()
+                if kind in (0, _TAG):  # function (type index) or tag (attribute + type index)
+                    if kind == _TAG:
+                        body.byte()
+                    body.uleb()
+                elif kind == 1:  # table: reftype + limits
+                    body.byte()
+                    body.limits()
+                elif kind == 2:  # memory: limits
+                    body.limits()
+                else:  # global: valtype + mutability
+                    body.byte()
+                    body.byte()
+            return False
+    except ValueError:
+        return False
+    return False
 
 
 class ReplayMismatch(ExecutorError):

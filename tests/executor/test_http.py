@@ -33,7 +33,7 @@ from executor import (
     compile_source,
     examples,
 )
-from executor._http import ReplayMismatch, address_refusal
+from executor._http import ReplayMismatch, address_refusal, uses_http
 from executor._httptypes import HttpConfig, HttpGrant
 from executor.testing_http import LoopbackDns, MockWeb
 
@@ -115,6 +115,13 @@ def test_rust_sdk_guest(ex: Executor, built: dict[str, bytes], web: MockWeb, sto
     assert result.success, (result.error, result.stderr)
     assert result.stdout.startswith(b"200\n{")
     assert b'"price": 99.0' in result.stdout
+
+
+def test_only_guests_importing_the_host_api_need_a_grant(fetch: bytes, built: dict[str, bytes]) -> None:
+    hello = bytes(wasmtime.wat2wasm((examples.GUESTS_DIR / "hello_wat" / "hello.wat").read_text()))
+    assert uses_http(fetch) and uses_http(built["oracle_median"]) and uses_http(built["http_fetch_rs"])
+    assert not uses_http(hello)
+    assert not uses_http(b"not wasm") and not uses_http(fetch[:40])
 
 
 def test_no_grant_no_network(ex: Executor, fetch: bytes, web: MockWeb) -> None:
