@@ -4,15 +4,29 @@ budget, the callback charges calls and started KB (capped at the grant), and the
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from contract import Pricing, charge, estimate
+from contract import Pricing, charge, estimate, http_kb
 from contract.testing import CLIENT, CallFailed, Offshore, events_of, transfers, used
 from devnet.vm import CompiledContract
+from executor import (
+    ArtifactStore,
+    CodeSource,
+    CompileConfig,
+    Executor,
+    ExecutorConfig,
+    HttpConfig,
+    HttpGrant,
+    StoreConfig,
+    compile_source,
+    examples,
+)
+from executor.testing_http import mock_web
 
 GRANT = {"max_http_calls": 3, "max_http_kb": 64, "http_hosts": ["api.example.com", "127.0.0.1"]}
 
@@ -133,3 +147,40 @@ def test_charged_plus_refunded_is_the_payment_with_http(
         max_instructions=10**10, max_execution_seconds=10, max_http_calls=calls, max_http_kb=kb,
     )  # fmt: skip
     assert transfers(out) == ([(CLIENT, refunded)] if refunded else [])
+
+
+def test_oracle_request_is_charged_for_its_calls(offshore: Offshore, tmp_path: Path) -> None:
+    """The money path without the pipeline: the grant the contract stored drives the executor (dev mode,
+    loopback price API), and the usage it measured is what the callback charges."""
+    store = ArtifactStore(StoreConfig(root=tmp_path / "store"))
+    url, commit = examples.publish("oracle_median", tmp_path / "repos")
+    config = CompileConfig(allow_file_urls=True, allowed_file_roots=(tmp_path / "repos",))
+    built = compile_source(CodeSource(repo=url, commit=commit), store=store, config=config)
+    wasm = store.get(built.sha256)
+    assert wasm is not None
+    grant = {"max_http_calls": 3, "max_http_kb": 8, "http_hosts": ["127.0.0.1"]}
+    deposit = offshore.estimate(grant)
+    rid = offshore.request(resource_limits=grant, deposit=deposit)
+    stored = offshore.view("get_request", {"request_id": rid})["resource_limits"]
+    with mock_web() as web, Executor(ExecutorConfig(module_cache_dir=None, http=HttpConfig(dev_mode=True))) as ex:
+        urls = "\n".join(web.url(f"/price/{n}") for n in ("alpha", "beta", "gamma"))
+        result = ex.execute(wasm, urls.encode(), http=HttpGrant.from_mapping(stored), io_store=store)
+    assert result.stdout == b'{"median": 100.25, "sources": 3}\n'
+    usage = used(instructions=result.instructions, time_ms=result.time_ms, compile_time_ms=built.compile_time_ms,
+                 http_calls=result.http_calls, http_bytes=result.http_bytes)  # fmt: skip
+    out = offshore.settle(rid, {"success": True, "output": result.stdout.decode(), "resources_used": usage})
+    data = events_of(out)[0]["data"][0]
+    charged = int(data["payment_charged"])
+    assert data["resources_used"]["http_calls"] == 3
+    assert charged == charge(
+        Pricing(), deposit, instructions=result.instructions, time_ms=result.time_ms,
+        compile_time_ms=built.compile_time_ms, max_instructions=10**10, max_execution_seconds=10,
+        http_calls=3, http_bytes=result.http_bytes, max_http_calls=3, max_http_kb=8,
+    )  # fmt: skip
+    without_http = charge(Pricing(), deposit, instructions=result.instructions, time_ms=result.time_ms,
+                          compile_time_ms=built.compile_time_ms)  # fmt: skip
+    assert (
+        charged - without_http
+        == 3 * Pricing().per_http_call_fee + http_kb(result.http_bytes) * Pricing().per_http_kb_fee
+    )
+    assert transfers(out) == [(CLIENT, deposit - charged)]
