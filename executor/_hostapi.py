@@ -25,10 +25,12 @@ from typing import Any
 
 import wasmtime
 
-from executor._http import E_BAD_HANDLE, E_DENIED, HttpSession
+from executor._http import E_BAD_HANDLE, E_DENIED, E_INVALID, E_TOO_LARGE, HttpSession
 from executor._httptypes import HOST_MODULE
 
 _CURRENT = threading.local()
+_MAX_METHOD = 16
+_MAX_URL = 8192
 FUNCTIONS = (
     "http_request",
     "http_status",
@@ -85,10 +87,16 @@ def _request(caller: wasmtime.Caller, m: int, ml: int, u: int, ul: int, h: int, 
     if session is None:
         return E_DENIED
     cap = session.config.max_request_bytes
-    method = _read(caller, m, ml, 16).decode("latin-1").upper()
-    url = _read(caller, u, ul, 8192).decode("latin-1")
+    if ml > _MAX_METHOD or ul > _MAX_URL:
+        session.last_error = "method or URL too long"
+        return E_INVALID
+    if hl > cap or bl > cap:
+        session.last_error = "request headers or body over the limit"
+        return E_TOO_LARGE
+    method = _read(caller, m, ml, _MAX_METHOD).decode("latin-1").upper()
+    url = _read(caller, u, ul, _MAX_URL).decode("latin-1")
     headers = _read(caller, h, hl, cap)
-    body = _read(caller, b, bl, cap + 1)
+    body = _read(caller, b, bl, cap)
     return session.request(method, url, headers, body)
 
 

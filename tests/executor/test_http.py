@@ -132,6 +132,36 @@ def test_no_grant_no_network(ex: Executor, fetch: bytes, web: MockWeb) -> None:
     assert web.hits["/nogrant"] == before
 
 
+CALL_WAT = """
+(module
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (import "offshore" "http_request" (func $req (param i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "POST")
+  (data (i32.const 16) "http://127.0.0.1/x")
+  (func (export "_start")
+    (call $exit (i32.sub (i32.const 0)
+      (call $req (i32.const 0) (i32.const 4) (i32.const 16) (i32.const URL_LEN)
+                 (i32.const 0) (i32.const 0) (i32.const 64) (i32.const BODY_LEN))))))
+"""
+
+
+@pytest.mark.parametrize(
+    ("url_len", "body_len", "code"),
+    [(18, 100_000_000, 5), (100_000, 0, 1), (18, 70_000, 5)],  # body over 64 KiB; URL over 8 KiB
+)
+def test_oversized_arguments_are_refused_before_any_read(ex: Executor, url_len: int, body_len: int, code: int) -> None:
+    wat = CALL_WAT.replace("URL_LEN", str(url_len)).replace("BODY_LEN", str(body_len))
+    result = ex.execute(bytes(wasmtime.wat2wasm(wat)), http=grant("127.0.0.1"))
+    assert result.exit_code == code and result.http_calls == 0  # an error code, not a trap
+
+
+def test_out_of_bounds_pointers_trap(ex: Executor) -> None:
+    wat = CALL_WAT.replace("URL_LEN", "18").replace("BODY_LEN", "100").replace("(i32.const 64)", "(i32.const 65500)")
+    result = ex.execute(bytes(wasmtime.wat2wasm(wat)), http=grant("127.0.0.1"))
+    assert result.error_kind == "trap" and "out of bounds" in (result.error or "")
+
+
 def test_oracle_median_of_three_sources(
     ex: Executor, built: dict[str, bytes], web: MockWeb, store: ArtifactStore
 ) -> None:
