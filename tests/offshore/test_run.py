@@ -135,3 +135,17 @@ def test_bad_arguments_are_one_line_errors(tmp_path: Path, args: list[str], mess
     assert out.returncode == 2
     assert out.stderr.startswith("offshore: error: ") and message in out.stderr
     assert out.stderr.count("\n") == 1
+
+
+def test_secrets_file_reaches_the_guest_and_is_never_printed(tmp_path: Path) -> None:
+    url, commit = examples.publish("secret_env", tmp_path / "repos")
+    secret = "run-s3cr3t-value"
+    (tmp_path / "secrets.env").write_text(f"# local secrets\nAPI_KEY={secret}\n")
+    out = offshore_run(
+        tmp_path, tmp_path / "state", "--repo", url, "--commit", commit,
+        "--secrets-file", str(tmp_path / "secrets.env"),
+        env={"OFFSHORE_ALLOW_FILE_URLS": "true", "OFFSHORE_FILE_URL_ROOTS": str(tmp_path / "repos")},
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert f'"present":true,"length":{len(secret)},' in out.stdout
+    assert secret not in out.stdout and secret not in out.stderr
