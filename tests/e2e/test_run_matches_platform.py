@@ -1,6 +1,7 @@
 """`offshore run` tells the truth about production: the same request through the whole platform
 (devnet, broker, every stage) and through `offshore run --rpc` (no chain, broker or database; its own
-state dir, so its own sandboxed build) gives the same output, instructions and charge.
+state dir, so its own sandboxed build) gives the same output, instructions and charge; for a plain
+guest and for the price oracle over guest HTTP (both in dev mode against a loopback mock API).
 
 Wall-clock quantities (execution and compile milliseconds) differ between any two runs, so the owner
 prices them at zero for this test: every remaining term of the charge must then match exactly.
@@ -14,18 +15,29 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import pytest
 from py_near.account import Account
 
+from executor import examples
+from executor.testing_http import mock_web
 from offshore.local import CLIENTS, OWNER
 
-from .conftest import LIMITS, Harness
+from .conftest import LIMITS, Harness, _harness
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-async def test_offshore_run_matches_the_platform(harness: Harness, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def http_harness() -> Iterator[Harness]:
+    yield from _harness("offshore-e2e-run-", block_interval_s=0.1, yield_timeout_blocks=600,
+                        extra_env={"OFFSHORE_HTTP_DEV_MODE": "true"})  # fmt: skip
+
+
+async def _zero_time_prices(harness: Harness) -> None:
     info = harness.info
     owner = Account(OWNER, info.client_key(OWNER), rpc_addr=info.rpc_url)
     await owner.startup()
@@ -41,9 +53,11 @@ async def test_offshore_run_matches_the_platform(harness: Harness, tmp_path: Pat
     finally:
         await owner.shutdown()
 
-    url, commit = harness.repos["sha256"]
+
+async def _compare(harness: Harness, tmp_path: Path, url: str, commit: str, text: str, limits: dict[str, Any]) -> None:
+    info = harness.info
     async with harness.client(CLIENTS[0]) as client:
-        sent = await client.request(repo=url, commit=commit, input_data="abc", limits=LIMITS, response_format="Text")
+        sent = await client.request(repo=url, commit=commit, input_data=text, limits=limits, response_format="Text")
         platform_output = await client.result(sent.tx_hash, timeout_s=180)
     record = (await harness.finals([sent.request_id]))[sent.request_id]
     assert record["status"] == "completed", record
@@ -56,13 +70,15 @@ async def test_offshore_run_matches_the_platform(harness: Harness, tmp_path: Pat
             "OFFSHORE_CONTRACT_ID": info.contract_id,
             "OFFSHORE_ALLOW_FILE_URLS": "true",
             "OFFSHORE_FILE_URL_ROOTS": str(Path(url.removeprefix("file://")).parent),
+            "OFFSHORE_HTTP_DEV_MODE": "true",
         }
     )
-    limit_args = [f"--{k.replace('_', '-')}={v}" for k, v in LIMITS.items()]
+    args = [f"--{k.replace('_', '-')}={v}" for k, v in limits.items() if k != "http_hosts"]
+    args += [f"--allow-host={h}" for h in limits.get("http_hosts", [])]
     out = await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "offshore.cli", "run", "--repo", url, "--commit", commit, "--input", "abc",
-         "--rpc", info.rpc_url, "--json", *limit_args],
+        [sys.executable, "-m", "offshore.cli", "run", "--repo", url, "--commit", commit, "--input", text,
+         "--rpc", info.rpc_url, "--json", *args],
         env=env, capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
@@ -70,5 +86,21 @@ async def test_offshore_run_matches_the_platform(harness: Harness, tmp_path: Pat
 
     assert report["output"] == platform_output  # Text: the callback returns stdout as one JSON string
     assert report["instructions"] == record["resources_used"]["instructions"]
+    assert report["http_calls"] == record["resources_used"].get("http_calls", 0)
     assert report["deposit"] == sent.deposit
     assert report["cost"] == int(record["payment_charged"])
+
+
+async def test_offshore_run_matches_the_platform(http_harness: Harness, tmp_path: Path) -> None:
+    await _zero_time_prices(http_harness)
+    url, commit = http_harness.repos["sha256"]
+    await _compare(http_harness, tmp_path / "plain", url, commit, "abc", LIMITS)
+
+
+async def test_offshore_run_matches_the_platform_with_guest_http(http_harness: Harness, tmp_path: Path) -> None:
+    await _zero_time_prices(http_harness)
+    url, commit = examples.publish("oracle_median", http_harness.info.state_dir / "repos")
+    with mock_web() as web:
+        prices = "\n".join(web.url(f"/price/{n}") for n in ("alpha", "beta", "gamma"))
+        limits = {**LIMITS, "max_http_calls": 3, "max_http_kb": 16, "http_hosts": ["127.0.0.1"]}
+        await _compare(http_harness, tmp_path / "http", url, commit, prices, limits)
