@@ -8,7 +8,16 @@ from pathlib import Path as _Path
 
 from contract.build import build_contract, toolchain_hash
 from contract.errors import ContractBuildError, ContractPackageError
-from contract.pricing import MAX_EXECUTION_SECONDS, MAX_INSTRUCTIONS, MAX_MEMORY_MB, Pricing, charge, cost, estimate
+from contract.pricing import (
+    MAX_EXECUTION_SECONDS,
+    MAX_INSTRUCTIONS,
+    MAX_MEMORY_MB,
+    Pricing,
+    charge,
+    cost,
+    estimate,
+    http_kb,
+)
 
 _HERE = _Path(__file__).resolve().parent
 OFFSHORE_SOURCE = _HERE / "src" / "offshore" / "contract.py"
@@ -40,5 +49,6 @@ __all__ = [
     "charge",
     "cost",
     "estimate",
+    "http_kb",
     "toolchain_hash",
 ]

@@ -16,6 +16,7 @@ __all__ = [
     "charge",
     "cost",
     "estimate",
+    "http_kb",
 ]
 
 MAX_INSTRUCTIONS = 100_000_000_000
@@ -32,6 +33,8 @@ class Pricing:
     per_ms_fee: int = 10**17
     per_compile_ms_fee: int = 10**16
     compile_allowance_ms: int = 60_000
+    per_http_call_fee: int = 10**20
+    per_http_kb_fee: int = 10**18
 
     @classmethod
     def from_json(cls, data: dict[str, object]) -> Pricing:
@@ -42,6 +45,8 @@ class Pricing:
             per_ms_fee=int(str(data["per_ms_fee"])),
             per_compile_ms_fee=int(str(data["per_compile_ms_fee"])),
             compile_allowance_ms=int(str(data["compile_allowance_ms"])),
+            per_http_call_fee=int(str(data.get("per_http_call_fee", cls.per_http_call_fee))),
+            per_http_kb_fee=int(str(data.get("per_http_kb_fee", cls.per_http_kb_fee))),
         )
 
     def to_json(self) -> dict[str, object]:
@@ -52,28 +57,49 @@ class Pricing:
             "per_ms_fee": str(self.per_ms_fee),
             "per_compile_ms_fee": str(self.per_compile_ms_fee),
             "compile_allowance_ms": self.compile_allowance_ms,
+            "per_http_call_fee": str(self.per_http_call_fee),
+            "per_http_kb_fee": str(self.per_http_kb_fee),
         }
 
 
-def cost(pricing: Pricing, *, instructions: int, time_ms: int, compile_time_ms: int) -> int:
-    """base + ceil(instructions / 1e6) * per_million + time_ms * per_ms + compile_ms * per_compile_ms."""
+def cost(
+    pricing: Pricing, *, instructions: int, time_ms: int, compile_time_ms: int, http_calls: int = 0, http_kb: int = 0
+) -> int:
+    """base + ceil(instructions / 1e6) * per_million + time_ms * per_ms + compile_ms * per_compile_ms
+    + http_calls * per_http_call + http_kb * per_http_kb (KB = started 1024 bytes sent or received)."""
     millions = -(-instructions // 1_000_000)
     return (
         pricing.base_fee
         + millions * pricing.per_million_instructions_fee
         + time_ms * pricing.per_ms_fee
         + compile_time_ms * pricing.per_compile_ms_fee
+        + http_calls * pricing.per_http_call_fee
+        + http_kb * pricing.per_http_kb_fee
     )
 
 
-def estimate(pricing: Pricing, *, max_instructions: int, max_execution_seconds: int) -> int:
-    """The deposit `request_execution` requires: `cost` at the limits plus the compile allowance."""
+def estimate(
+    pricing: Pricing,
+    *,
+    max_instructions: int,
+    max_execution_seconds: int,
+    max_http_calls: int = 0,
+    max_http_kb: int = 0,
+) -> int:
+    """The deposit `request_execution` requires: `cost` at the limits (HTTP budget included) + compile allowance."""
     return cost(
         pricing,
         instructions=max_instructions,
         time_ms=max_execution_seconds * 1000,
         compile_time_ms=pricing.compile_allowance_ms,
+        http_calls=max_http_calls,
+        http_kb=max_http_kb,
     )
+
+
+def http_kb(http_bytes: int) -> int:
+    """Started kilobytes: what the contract bills for `http_bytes` sent and received."""
+    return -(-http_bytes // 1024)
 
 
 def charge(
@@ -85,12 +111,17 @@ def charge(
     compile_time_ms: int,
     max_instructions: int = MAX_INSTRUCTIONS,
     max_execution_seconds: int = MAX_EXECUTION_SECONDS,
+    http_calls: int = 0,
+    http_bytes: int = 0,
+    max_http_calls: int = 0,
+    max_http_kb: int = 0,
 ) -> int:
     """What the callback keeps of `payment` (the rest is refunded).
 
     Each quantity is capped at what the request allowed (its limits; compile time at the allowance),
     so the operator cannot bill beyond them and the charge never exceeds the estimate; and never more
-    than the payment. The limits default to the hard caps.
+    than the payment. The limits default to the hard caps; HTTP usage is capped at the request's
+    HTTP budget (none by default).
     """
     return min(
         payment,
@@ -99,5 +130,7 @@ def charge(
             instructions=min(instructions, max_instructions),
             time_ms=min(time_ms, max_execution_seconds * 1000),
             compile_time_ms=min(compile_time_ms, pricing.compile_allowance_ms),
+            http_calls=min(http_calls, max_http_calls),
+            http_kb=http_kb(min(http_bytes, max_http_kb * 1024)),
         ),
     )

@@ -168,5 +168,16 @@ def transfers(outcome: Outcome) -> list[tuple[str, int]]:
     return [(r.receiver_id, a.deposit) for r in outcome.receipts for a in r.actions if isinstance(a, Transfer)]
 
 
-def used(instructions: int = 0, time_ms: int = 0, compile_time_ms: int = 0) -> dict[str, int]:
-    return {"instructions": instructions, "time_ms": time_ms, "compile_time_ms": compile_time_ms}
+def used(
+    instructions: int = 0,
+    time_ms: int = 0,
+    compile_time_ms: int = 0,
+    http_calls: int | None = None,
+    http_bytes: int | None = None,
+) -> dict[str, int]:
+    out = {"instructions": instructions, "time_ms": time_ms, "compile_time_ms": compile_time_ms}
+    if http_calls is not None:  # guest HTTP usage travels only when there was a network grant
+        out["http_calls"] = http_calls
+    if http_bytes is not None:
+        out["http_bytes"] = http_bytes
+    return out

@@ -6,6 +6,8 @@ Example guests as git repos: `executor.examples.publish(name, root)`.
 """
 
 from executor._compile import builder_id, compile_async, compile_source
+from executor._http import ReplayMismatch, uses_http
+from executor._httptypes import HttpConfig, HttpGrant
 from executor._python import warm_python
 from executor._runner import Executor, default_executor, execute, run_async
 from executor._store import ArtifactStore
@@ -49,9 +51,12 @@ __all__ = [
     "ExecutorConfig",
     "ExecutorError",
     "FetchError",
+    "HttpConfig",
+    "HttpGrant",
     "InvalidArtifactError",
     "InvalidSourceError",
     "Limits",
+    "ReplayMismatch",
     "SandboxError",
     "StoreConfig",
     "WasmCompileLimits",
@@ -61,5 +66,6 @@ __all__ = [
     "default_executor",
     "execute",
     "run_async",
+    "uses_http",
     "warm_python",
 ]

@@ -15,7 +15,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from executor import _pybundle
+from executor._http import HttpSession, ReplayMismatch
+from executor._httptypes import HttpGrant
 from executor._python import PythonRuntime
+from executor._store import ArtifactStore
 from executor._types import ExecutionResult, ExecutorConfig, Limits
 from executor._wasmtime import CacheStats, WasmRuntime, filter_env
 from executor.errors import ExecutorError
@@ -32,6 +35,8 @@ class Executor:
         self._runtime = WasmRuntime(self.config)
         workers = self.config.max_workers or os.cpu_count() or 1
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="offshore-exec")
+        # Runs that may wait on the web get their own threads: waiting never holds a CPU worker.
+        self._io_pool = ThreadPoolExecutor(max_workers=self.config.http.io_workers, thread_name_prefix="offshore-io")
         self._closed = False
         self._python: PythonRuntime | None = None
         self._python_lock = threading.Lock()
@@ -72,13 +77,26 @@ class Executor:
         limits: Limits | None = None,
         secrets: dict[str, str] | None = None,
         sha256: str | None = None,
+        http: HttpGrant | None = None,
+        io_store: ArtifactStore | None = None,
     ) -> ExecutionResult:
         """Runs `_start` once. Guest failures come back in the result, never raised.
 
         `sha256` (of `wasm`) may be passed when already known, e.g. from the artifact store, to skip
-        re-hashing on the hot path; it is trusted.
+        re-hashing on the hot path; it is trusted. `http`: what the request may fetch (none by
+        default); every response is recorded in `io_store` for replay (`io_sha256` in the result).
         """
         self._check_open()
+        if http is not None and http.enabled and not _pybundle.is_bundle(wasm):
+            session = HttpSession(self.config.http, http, store=io_store)
+            return self._runtime.run(
+                wasm,
+                input_data,
+                limits=limits or Limits(),
+                env=filter_env(secrets, self.config),
+                sha256=sha256,
+                http=session,
+            )
         if _pybundle.is_bundle(wasm):  # a `python` build's artifact: code for the shared interpreter
             return self.python_runtime().run(
                 wasm, input_data, limits=limits or Limits(), env=filter_env(secrets, self.config), sha256=sha256
@@ -91,6 +109,31 @@ class Executor:
             sha256=sha256,
         )
 
+    def replay(
+        self,
+        wasm: bytes,
+        input_data: bytes = b"",
+        *,
+        io_sha256: str,
+        io_store: ArtifactStore,
+        limits: Limits | None = None,
+        secrets: dict[str, str] | None = None,
+        http: HttpGrant | None = None,
+    ) -> ExecutionResult:
+        """Re-runs a recorded execution with no network: the guest gets the recorded responses in order.
+
+        Raises ReplayMismatch when the guest's requests (as hashes) differ from the recording, when
+        it makes more or fewer calls, or when the recording is missing or does not hash to `io_sha256`.
+        """
+        self._check_open()
+        session = HttpSession(self.config.http, http or HttpGrant(), store=io_store, replay=io_sha256)
+        result = self._runtime.run(
+            wasm, input_data, limits=limits or Limits(), env=filter_env(secrets, self.config), http=session
+        )
+        if session.mismatch is not None:
+            raise ReplayMismatch(session.mismatch)
+        return result
+
     async def run_async(
         self,
         wasm: bytes,
@@ -99,18 +142,31 @@ class Executor:
         limits: Limits | None = None,
         secrets: dict[str, str] | None = None,
         sha256: str | None = None,
+        http: HttpGrant | None = None,
+        io_store: ArtifactStore | None = None,
     ) -> ExecutionResult:
-        """`execute` on the executor's thread pool, so the event loop keeps serving other work."""
+        """`execute` on the executor's thread pool, so the event loop keeps serving other work.
+
+        A run granted HTTP goes to the I/O pool: its waits never hold one of the CPU workers.
+        """
         self._check_open()
         loop = asyncio.get_running_loop()
-        kwargs: dict[str, Any] = {"limits": limits, "secrets": secrets, "sha256": sha256}
-        return await loop.run_in_executor(self._pool, lambda: self.execute(wasm, input_data, **kwargs))
+        kwargs: dict[str, Any] = {
+            "limits": limits,
+            "secrets": secrets,
+            "sha256": sha256,
+            "http": http,
+            "io_store": io_store,
+        }
+        pool = self._io_pool if http is not None and http.enabled else self._pool
+        return await loop.run_in_executor(pool, lambda: self.execute(wasm, input_data, **kwargs))
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
         self._pool.shutdown(wait=True)
+        self._io_pool.shutdown(wait=True)
         self._runtime.close()
         if self._python is not None:
             self._python.close()

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from executor._httptypes import HttpConfig
 from executor.errors import InvalidSourceError
 
 MiB = 1024 * 1024
@@ -69,6 +70,12 @@ class ExecutionResult:
     time_ms: int
     memory_bytes: int
     module_sha256: str
+    http_calls: int = 0
+    """Guest HTTP calls billed (each one that reached the network stage; executor/_http.py)."""
+    http_bytes: int = 0
+    """Bytes sent and received by those calls."""
+    io_sha256: str = ""
+    """Head of the hash chain of recorded I/O (request hashes, response blobs); "" when no I/O."""
 
     def __repr__(self) -> str:  # output may be large: keep logs readable
         return (
@@ -151,6 +158,8 @@ class ExecutorConfig:
     """Load the interpreter on a background thread when the Executor is created (the execute stage)."""
     engine: EngineConfig = field(default_factory=EngineConfig)
     wasm_compile: WasmCompileLimits = field(default_factory=WasmCompileLimits)
+    http: HttpConfig = field(default_factory=HttpConfig)
+    """Guest HTTP policy of the operator (`OFFSHORE_HTTP_*`); a request's grant narrows it."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -34,7 +34,10 @@ from typing import Any
 import wasmtime
 from wasmtime import _ffi as _wffi  # the epoch-deadline callback is not wrapped by wasmtime-py 50
 
+from executor import _hostapi
 from executor._engine import ModuleCompileError, compile_limited, engine_fingerprint, wasmtime_config
+from executor._http import HttpSession
+from executor._httptypes import HOST_MODULE
 from executor._types import EngineConfig, ErrorKind, ExecutionResult, ExecutorConfig, Limits, MiB, WasmCompileLimits
 from executor._wasmparse import ShapeError, module_shape
 
@@ -174,6 +177,7 @@ class WasmRuntime:
         self._linker = wasmtime.Linker(self.engine)
         self._linker.allow_shadowing = True
         self._linker.define_wasi()
+        _hostapi.define(self._linker)  # guest HTTP (`offshore` module): executor/_hostapi.py
         # poll_oneoff would block in the host (sleep), where epoch interruption cannot reach it.
         i32 = wasmtime.ValType.i32()
         self._linker.define_func(
@@ -280,7 +284,7 @@ class WasmRuntime:
         """Checks the WASI preview-1 program shape before any store is built."""
         foreign = []
         for imp in module.imports:
-            if imp.module != WASI_MODULE or not isinstance(imp.type, wasmtime.FuncType):
+            if imp.module not in (WASI_MODULE, HOST_MODULE) or not isinstance(imp.type, wasmtime.FuncType):
                 foreign.append(f"{imp.module}.{imp.name}")
         if foreign:
             listed = ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else "")
@@ -310,6 +314,7 @@ class WasmRuntime:
         limits: Limits,
         env: list[tuple[str, str]],
         sha256: str | None = None,
+        http: HttpSession | None = None,
     ) -> ExecutionResult:
         sha = sha256 or hashlib.sha256(wasm).hexdigest()
         prepared = self.prepare(wasm, sha)
@@ -366,9 +371,14 @@ class WasmRuntime:
                 if path is not None:
                     wasi.stdin_file = path
                 store.set_wasi(wasi)
-            exit_code, failure, memory_bytes, remaining = _call_guest(store, prepared.pre, _call_start)
+            if http is not None:
+                http.deadline = state.deadline  # calls wait inside the run's wall clock
+            with _hostapi.bound(http):
+                exit_code, failure, memory_bytes, remaining = _call_guest(store, prepared.pre, _call_start)
         finally:
             _RUNS.pop(run_id, None)
+            if http is not None:
+                http.finish()
         used = limits.max_instructions - remaining
         common: dict[str, Any] = {
             "stdout": bytes(out.buf),
@@ -376,6 +386,7 @@ class WasmRuntime:
             "exit_code": exit_code,
             "instructions": used,
             "memory_bytes": memory_bytes,
+            **(http.usage() if http is not None else {}),
         }
         if state.stop is ErrorKind.OUTPUT_TOO_LARGE:
             return failed(ErrorKind.OUTPUT_TOO_LARGE, f"stdout over {self.config.max_stdout_bytes} bytes", **common)
@@ -535,6 +546,7 @@ def check_program(
             checker = wasmtime.Engine(wasmtime_config(engine))
             linker = wasmtime.Linker(checker)
             linker.define_wasi()
+            _hostapi.define(linker)
             _CHECKERS[engine] = (checker, linker)
         checker, linker = _CHECKERS[engine]
     sha = hashlib.sha256(data).hexdigest()
@@ -548,7 +560,7 @@ def check_program(
                 raise
             return str(exc)
         module = wasmtime.Module.deserialize_file(checker, str(path))
-    foreign = [f"{i.module}.{i.name}" for i in module.imports if i.module != WASI_MODULE]
+    foreign = [f"{i.module}.{i.name}" for i in module.imports if i.module not in (WASI_MODULE, HOST_MODULE)]
     if foreign:
         return "non-WASI imports: " + ", ".join(foreign[:5])
     start = next((e.type for e in module.exports if e.name == "_start"), None)

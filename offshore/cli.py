@@ -161,6 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     from offshore.secrets_cli import add_parsers as add_secrets_parsers
 
     add_secrets_parsers(commands)
+    from offshore.run import add_parsers as add_run_parsers
+
+    add_run_parsers(commands)
     return parser
 
 

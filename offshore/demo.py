@@ -1,9 +1,9 @@
-"""`offshore demo`: the whole platform on this machine, 26 requests across the example guests.
+"""`offshore demo`: the whole platform on this machine, 27 requests across the example guests.
 
 Starts broker, Postgres, the devnet with the contract, the indexer, every stage and the projector;
 sends requests from two client accounts (successes, fuel exhaustion, a compile error, a trap, a
-memory bomb, a request with an encrypted secret, ...); waits until each is settled on chain; prints
-what the contract's events say, then the billing view from Postgres; stops everything.
+memory bomb, a request with an encrypted secret, a price oracle over guest HTTP, ...); waits until
+each is settled on chain; prints what the contract's events say, then the billing view from Postgres; stops everything.
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
+from executor.testing_http import MockWeb
 from offshore.client import PYTHON_DEFAULT_LIMITS
 from offshore.local import CLIENTS, LocalPlatform, PlatformInfo
 from offshore.settings import Settings
@@ -34,7 +36,7 @@ class Case:
     guest: str
     input: str = ""
     fmt: str = "Text"
-    limits: dict[str, int] = field(default_factory=lambda: dict(FAST))
+    limits: dict[str, Any] = field(default_factory=lambda: dict(FAST))
     secret: dict[str, str] | None = None
 
 
@@ -67,6 +69,13 @@ CASES: tuple[Case, ...] = (
     Case("dice again", "random_range", '{"min": 10, "max": 20}', "Json"),
     Case("serde_json stats", "serde_stats", '{"values": [2, 4, 4, 5.5], "label": "rust+crates"}', "Json"),
     Case("numpy stats", "py_stats", '{"values": [2, 4, 4, 4, 5, 5, 7, 9]}', "Json", limits=dict(PYTHON_LIMITS)),
+    Case(
+        "price oracle",
+        "oracle_median",
+        "{api}/price/alpha\n{api}/price/beta\n{api}/price/gamma",  # the demo's mock price API (loopback)
+        "Json",
+        limits={**FAST, "max_http_calls": 3, "max_http_kb": 16, "http_hosts": ["127.0.0.1"]},
+    ),
 )
 
 
@@ -78,23 +87,29 @@ def run_demo(settings: Settings, out: Out = print) -> None:
     state = Path(tempfile.mkdtemp(prefix="offshore-demo-", dir="/tmp"))
     # file:// repos: this run's own, and the prebuilt cargo guest's (see _prebuild_slow_guests)
     roots = f"{state / 'repos'},{_PREBUILT.resolve() / 'repos'}"
+    # guest HTTP: the oracle fetches from a mock price API on loopback, which only dev mode allows
+    env = {"OFFSHORE_FILE_URL_ROOTS": roots, "OFFSHORE_HTTP_DEV_MODE": "true"}
     platform = LocalPlatform(
-        state, block_interval_s=0.1, yield_timeout_blocks=600, extra_env={"OFFSHORE_FILE_URL_ROOTS": roots}
+        state, block_interval_s=0.1, yield_timeout_blocks=600, extra_env=env
     )  # 60 s window: the stages' budgets are its shares
     out(f"demo: state in {state}")
+    api = MockWeb()
     try:
         info = platform.start(progress=True)
         out(
             f"demo: up in {time.monotonic() - started:.1f}s  rpc={info.rpc_url}  kafka={info.endpoints.kafka_bootstrap}"
         )
-        results = asyncio.run(_send_all(info, state, out))
+        out(f"demo: mock price API at {api.url('')} (sources alpha, beta, gamma)")
+        results = asyncio.run(_send_all(info, state, out, api=api.url("")))
         out("")
         out(_table(results, *_read_events(info, {r.request_id for r in results})))
+        out(_http_lines(results))
         out("")
         out("billing (Postgres view billing_daily):")
         out(_billing(info))
     finally:
         platform.stop()
+        api.close()
         out(f"demo: everything stopped; {time.monotonic() - started:.1f}s in all")
 
 
@@ -103,9 +118,11 @@ class _Sent:
     case: Case
     request_id: str
     status: str
+    used: dict[str, Any] = field(default_factory=dict)
+    """resources_used as the contract recorded it."""
 
 
-async def _send_all(info: PlatformInfo, state: Path, out: Out) -> list[_Sent]:
+async def _send_all(info: PlatformInfo, state: Path, out: Out, *, api: str) -> list[_Sent]:
     import executor.examples as examples
     from keystore import fetch_public_key
 
@@ -131,7 +148,7 @@ async def _send_all(info: PlatformInfo, state: Path, out: Out) -> list[_Sent]:
                 key = await fetch_public_key(info.keystore_url, url, client.account_id, commit=commit)
                 sealed = key.seal(case.secret)
             sub = await client.request(
-                repo=url, commit=commit, build_target=target, path=path, input_data=case.input,
+                repo=url, commit=commit, build_target=target, path=path, input_data=case.input.replace("{api}", api),
                 limits=case.limits, response_format=case.fmt, encrypted_secrets=sealed,
             )  # fmt: skip
             submitted.append((client, case, sub.request_id))
@@ -140,7 +157,27 @@ async def _send_all(info: PlatformInfo, state: Path, out: Out) -> list[_Sent]:
     finally:
         for client in clients:
             await client.__aexit__()
-    return [_Sent(case, rid, str(view["status"])) for (_, case, rid), view in zip(submitted, finals, strict=True)]
+    return [
+        _Sent(case, rid, str(view["status"]), dict(view.get("resources_used") or {}))
+        for (_, case, rid), view in zip(submitted, finals, strict=True)
+    ]
+
+
+def _http_lines(results: list[_Sent]) -> str:
+    """Guest HTTP usage as the contract billed it (capped at each request's grant), default pricing."""
+    from contract.pricing import Pricing, http_kb
+
+    p = Pricing()
+    lines = []
+    for r in results:
+        calls, sent = int(r.used.get("http_calls", 0)), int(r.used.get("http_bytes", 0))
+        if calls or sent:
+            fee = calls * p.per_http_call_fee + http_kb(sent) * p.per_http_kb_fee
+            lines.append(
+                f"guest HTTP: request {r.request_id} ({r.case.label}) made {calls} calls, {sent} bytes; "
+                f"{_near(str(fee))} NEAR of its charge is for them"
+            )
+    return "\n".join(lines) or "guest HTTP: no request made calls"
 
 
 def _prebuild_slow_guests(state: Path, repos: dict[str, tuple[str, str, str, str | None]], out: Out) -> None:

@@ -63,20 +63,9 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
             _file(settings.keystore_tls_cert),
             _file(settings.keystore_tls_key),
         ),
-        compile=executor.CompileConfig(
-            allow_file_urls=settings.allow_file_urls,
-            allowed_file_roots=_file_url_roots(settings, state),
-            work_dir=None,
-            module_cache_dir=state / "modules",  # the execute stage's module cache on this host
-            max_checkout_bytes=settings.max_checkout_bytes,
-        ),
+        compile=compile_config(settings),
         store=executor.StoreConfig(root=state / "artifacts"),
-        executor=executor.ExecutorConfig(
-            module_cache_dir=state / "modules",
-            max_stdout_bytes=settings.max_output_bytes,
-            python_cache_dir=settings.python_cache_dir.resolve(),
-            python_warm_at_start=True,
-        ),
+        executor=executor_config(settings),
         deadline=DeadlinePolicy(
             timeout_blocks=settings.yield_timeout_blocks,
             margin_blocks=settings.settle_margin_blocks,
@@ -91,6 +80,42 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
 
 def _file(path: Path | None) -> str | None:
     return None if path is None else str(path)
+
+
+def compile_config(settings: Settings, *, extra_file_roots: tuple[Path, ...] = ()) -> executor.CompileConfig:
+    """The compile stage's build settings (also `offshore run`'s: the same sandbox and caps)."""
+    state = settings.state_dir.resolve()
+    return executor.CompileConfig(
+        allow_file_urls=settings.allow_file_urls or bool(extra_file_roots),
+        allowed_file_roots=_file_url_roots(settings, state) + extra_file_roots,
+        work_dir=None,
+        module_cache_dir=state / "modules",  # the execute stage's module cache on this host
+        max_checkout_bytes=settings.max_checkout_bytes,
+    )
+
+
+def executor_config(settings: Settings, *, warm_python: bool = True) -> executor.ExecutorConfig:
+    """The execute stage's runtime settings (also `offshore run`'s: the same engine and caps)."""
+    state = settings.state_dir.resolve()
+    return executor.ExecutorConfig(
+        module_cache_dir=state / "modules",
+        max_stdout_bytes=settings.max_output_bytes,
+        python_cache_dir=settings.python_cache_dir.resolve(),
+        python_warm_at_start=warm_python,
+        http=http_config(settings),
+    )
+
+
+def http_config(settings: Settings) -> executor.HttpConfig:
+    """Guest HTTP policy of this operator (`OFFSHORE_HTTP_*`); each request's grant narrows it."""
+    return executor.HttpConfig(
+        dev_mode=settings.http_dev_mode,
+        dns_server=settings.http_dns_server,
+        call_timeout_s=settings.http_call_timeout_s,
+        max_response_bytes=settings.http_max_response_bytes,
+        ca_file=str(settings.http_ca_file) if settings.http_ca_file is not None else None,
+        io_workers=settings.http_io_workers,
+    )
 
 
 def _file_url_roots(settings: Settings, state: Path) -> tuple[Path, ...]:

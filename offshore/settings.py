@@ -95,6 +95,16 @@ class Settings(BaseSettings):
     keystore_tls_cert: Path | None = Field(None, description="PEM certificate: the keystore's, or execute's client.")
     keystore_tls_key: Path | None = Field(None, description="PEM private key of keystore_tls_cert.")
     keystore_tls_ca: Path | None = Field(None, description="PEM CA that signs the peer's certificate (mTLS).")
+    http_dev_mode: bool = Field(False, description="Guest HTTP: allow http:// and loopback (tests, demo only).")
+    http_dns_server: str | None = Field(
+        None, pattern=r"^[0-9a-fA-F.:\[\]]+:[0-9]+$", description="Guest HTTP resolver ip:port; unset = resolv.conf."
+    )
+    http_call_timeout_s: float = Field(
+        10.0, gt=0, description="Guest HTTP: cap of one call (the run's clock caps all)."
+    )
+    http_max_response_bytes: int = Field(2 * 1024 * 1024, gt=0, description="Guest HTTP: cap of one response.")
+    http_ca_file: Path | None = Field(None, description="Guest HTTP: PEM CA bundle; unset = certifi's.")
+    http_io_workers: int = Field(16, gt=0, description="Guest HTTP: threads for runs that may wait on the web.")
 
 
 @cache

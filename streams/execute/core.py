@@ -34,6 +34,7 @@ from schemas import (
 )
 from schemas.request_view import RequestView
 from streams.deadline import DeadlinePolicy, expired_event
+from streams.execute.http import request_grant
 
 
 class Runner(Protocol):
@@ -45,6 +46,8 @@ class Runner(Protocol):
         limits: executor.Limits | None = None,
         secrets: dict[str, str] | None = None,
         sha256: str | None = None,
+        http: executor.HttpGrant | None = None,
+        io_store: executor.ArtifactStore | None = None,
     ) -> executor.ExecutionResult: ...
 
 
@@ -62,6 +65,10 @@ class SecretsOpener(Protocol):
 class RequestViews(Protocol):
     async def get_request(self, request_id: str) -> RequestView | None:
         """The contract's record of the request with its stored input, or None."""
+        ...
+
+    async def view(self, method: str, args: dict[str, Any]) -> Any:
+        """A raw view call (the guest-HTTP grant is read from the record as the contract stores it)."""
         ...
 
 
@@ -158,7 +165,13 @@ async def execute_request(
         max_memory_mb=req.resource_limits.max_memory_mb,
         max_execution_seconds=max(0.001, policy.run_seconds(req, final_height)),
     )
-    result = await runner.run_async(wasm, req.input_data.encode(), limits=limits, secrets=env, sha256=ev.wasm_sha256)
+    grant = await request_grant(wasm, req.request_id, chain)  # from the chain, for host-API guests only
+    io: dict[str, Any] = {}
+    if grant is not None:  # responses are recorded in the artifact store for replay
+        io = {"http": grant, "io_store": artifacts if isinstance(artifacts, executor.ArtifactStore) else None}
+    result = await runner.run_async(
+        wasm, req.input_data.encode(), limits=limits, secrets=env, sha256=ev.wasm_sha256, **io
+    )
     return ExecutionFinished(
         event_id=f"executed:{req.request_id}",
         request=req,
@@ -171,5 +184,8 @@ async def execute_request(
         resources_used=ResourcesUsed(
             instructions=result.instructions, time_ms=result.time_ms, compile_time_ms=ev.compile_time_ms
         ),
+        io_sha256=result.io_sha256,
+        http_calls=result.http_calls,
+        http_bytes=result.http_bytes,
         **_head(req, producer),
     )

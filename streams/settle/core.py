@@ -72,6 +72,8 @@ def _response(ev: ExecutionFinished, *, success: bool, output: str | None, error
             "compile_time_ms": used.compile_time_ms,
         },
     }
+    if ev.http_calls or ev.http_bytes:  # guest HTTP: the contract caps both at the request's grant
+        response["resources_used"].update({"http_calls": ev.http_calls, "http_bytes": ev.http_bytes})
     if success:
         response["output"] = output
     else:

@@ -182,11 +182,16 @@ def _capped_usage(req, used):
     allowance = req.get("compile_allowance_ms")
     if allowance is None:
         allowance = int(state.config()["pricing"]["compile_allowance_ms"])
-    return {
+    out = {
         "instructions": min(_uint(used.get("instructions"), "instructions"), limits["max_instructions"]),
         "time_ms": min(_uint(used.get("time_ms"), "time_ms"), limits["max_execution_seconds"] * 1000),
         "compile_time_ms": min(_uint(used.get("compile_time_ms"), "compile_time_ms"), allowance),
     }
+    if limits.get("max_http_calls"):
+        # guest HTTP: calls and bytes, capped at the budget the request declared and paid for
+        out["http_calls"] = min(_uint(used.get("http_calls"), "http_calls"), limits["max_http_calls"])
+        out["http_bytes"] = min(_uint(used.get("http_bytes"), "http_bytes"), limits["max_http_kb"] * 1024)
+    return out
 
 
 def _error_text(error):
@@ -331,7 +336,15 @@ def _drop_parked(rid):
 
 
 def _charge(cfg, req, used):
-    charged = pricing.cost(cfg["pricing"], used["instructions"], used["time_ms"], used["compile_time_ms"])
+    http_kb = -(-used.get("http_bytes", 0) // 1024)
+    charged = pricing.cost(
+        cfg["pricing"],
+        used["instructions"],
+        used["time_ms"],
+        used["compile_time_ms"],
+        used.get("http_calls", 0),
+        http_kb,
+    )
     cap = int(req["payment"])
     if req.get("max_charge") is not None and int(req["max_charge"]) < cap:
         cap = int(req["max_charge"])

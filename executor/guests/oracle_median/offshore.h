@@ -1,0 +1,1 @@
+../_sdk/offshore.h
