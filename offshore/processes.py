@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import executor
+from offshore.errors import ConfigError
 from offshore.settings import Settings
 from offshore.stack import LocalStack
 
@@ -56,7 +57,7 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
         contract_id=settings.contract_id,
         operator_id=settings.operator_id,
         operator_keys=keys,
-        keystore_master_key=settings.keystore_master_key.get_secret_value() or None,
+        keystore_master_key=_master_key(settings),
         compile=executor.CompileConfig(
             allow_file_urls=settings.allow_file_urls,
             allowed_file_roots=_file_url_roots(settings, state),
@@ -81,6 +82,19 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
         reconcile_after_blocks=settings.reconcile_after_blocks,
         replication_factor=broker_profile(settings).replication_factor,
     )
+
+
+def _master_key(settings: Settings) -> str | None:
+    """The keystore's master key, checked here so a bad one is a one-line error, not a stage crash."""
+    master = settings.keystore_master_key.get_secret_value() or None
+    if master is not None:
+        from streams.keystore import Keystore
+
+        try:
+            Keystore.from_hex(master)
+        except ValueError:  # its message never quotes the key; this one does not either
+            raise ConfigError("OFFSHORE_KEYSTORE_MASTER_KEY is not a hex key of at least 32 bytes") from None
+    return master
 
 
 def _file_url_roots(settings: Settings, state: Path) -> tuple[Path, ...]:

@@ -7,7 +7,18 @@ import types
 
 import pytest
 
-PACKAGES = ["offshore", "schemas", "streams", "executor", "indexer", "devnet", "devnet.vm", "contract", "projector"]
+PACKAGES = [
+    "offshore",
+    "schemas",
+    "streams",
+    "executor",
+    "indexer",
+    "devnet",
+    "devnet.vm",
+    "contract",
+    "projector",
+    "common",
+]
 
 
 @pytest.mark.parametrize("name", PACKAGES)
