@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import enum
 
+from schemas.request_view import SkipReason
+
+__all__ = ["FailureReason", "SkipReason"]
+
 
 class FailureReason(enum.StrEnum):
     # compile: the request's source cannot become a module (the requester pays the build time)
@@ -29,12 +33,3 @@ class FailureReason(enum.StrEnum):
     RESOLVE_REFUSED = "resolve_refused"
     # any stage: no time left in the yield window
     EXPIRED = "expired"
-
-
-class SkipReason(enum.StrEnum):
-    """Why settle sent nothing (besides `not_pending:<status>` for a status this code does not know)."""
-
-    NOT_FOUND = "not_found"
-    ALREADY_RESOLVED = "already_resolved"
-    CANCELLED = "cancelled"
-    TIMED_OUT = "timed_out"

@@ -29,6 +29,7 @@ from schemas import (
 )
 from schemas.request_view import RequestView
 from streams.deadline import DeadlinePolicy, expired_event
+from streams.reasons import FailureReason
 
 
 class Runner(Protocol):
@@ -128,7 +129,7 @@ async def execute_request(
     if wasm is None:
         return failed(
             req,
-            "artifact_missing",
+            FailureReason.ARTIFACT_MISSING,
             f"artifact {ev.wasm_sha256} is not in the store",
             compile_ms=ev.compile_time_ms,
             producer=producer,
@@ -142,7 +143,9 @@ async def execute_request(
     try:
         env = secrets.open(req)
     except ValueError as exc:
-        return failed(req, "secrets_unavailable", str(exc), compile_ms=ev.compile_time_ms, producer=producer)
+        return failed(
+            req, FailureReason.SECRETS_UNAVAILABLE, str(exc), compile_ms=ev.compile_time_ms, producer=producer
+        )
     limits = executor.Limits(
         max_instructions=req.resource_limits.max_instructions,
         max_memory_mb=req.resource_limits.max_memory_mb,
