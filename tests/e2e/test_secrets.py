@@ -14,11 +14,12 @@ import pytest
 
 import executor.examples as examples
 from offshore.local import CLIENTS
+from offshore.testing import scrape, wait_until
 from streams.kafka import make_consumer
 from streams.keystore import Keystore, encrypt_secrets
 from streams.topics import ALL_TOPICS, REQUESTS
 
-from .conftest import Harness, scrape, wait_until
+from .conftest import Harness
 
 pytestmark = pytest.mark.integration
 
