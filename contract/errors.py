@@ -6,10 +6,12 @@ ContractPackageError
 
 from __future__ import annotations
 
+from common.errors import OffshoreError
+
 __all__ = ["ContractBuildError", "ContractPackageError"]
 
 
-class ContractPackageError(Exception):
+class ContractPackageError(OffshoreError):
     """Root of every error raised by the `contract` package."""
 
 

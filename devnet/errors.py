@@ -1,6 +1,6 @@
 """Errors raised by the devnet node and server.
 
-DevnetError
+DevnetError (a common.errors.OffshoreError: the CLI prints it as one line)
  +-- BorshError            a transaction or action could not be decoded
  +-- InvalidTxError        a transaction was rejected before execution (carries NEAR's error JSON)
  +-- QueryError            a JSON-RPC query could not be answered (carries NEAR's cause name and info)
@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from common.errors import OffshoreError
 
-class DevnetError(Exception):
+
+class DevnetError(OffshoreError):
     """Root of every error raised by devnet (outside the VM layer)."""
 
 

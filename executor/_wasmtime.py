@@ -1,6 +1,8 @@
 """The wasmtime boundary: engine, compiled-module cache and one guest run.
 
-Nothing else in the project imports wasmtime. Limits:
+The guest-run side of wasmtime lives here; the executor's other wasmtime users are the engine config
+and limited compile child (`_engine`, `_compile_worker`) and the Python guest runtime (`_python`), and
+the devnet's VM has its own engine (`devnet/vm`). Limits:
 - instructions: fuel (`Config.consume_fuel`), reported as fuel consumed;
 - memory: one store-wide budget (`max_memory_mb`) covers linear memory and table elements, with at
   most one memory, `max_tables` tables and one instance per store (`Store.set_limits`); `memory.grow`

@@ -3,7 +3,7 @@
 Guest misbehaviour (traps, limits, bad modules) is *data*: it comes back in an `ExecutionResult`
 with an `ErrorKind`, never as an exception. Exceptions are for requests that cannot be served::
 
-    ExecutorError
+    ExecutorError (a common.errors.OffshoreError: the CLI prints it as one line)
     ├── InvalidSourceError      malformed code source: URL, commit, build target, path
     ├── FetchError              git could not fetch the repository at the commit
     ├── BuildError              the compiler failed or hit a sandbox limit (carries the capped log)
@@ -14,8 +14,10 @@ with an `ErrorKind`, never as an exception. Exceptions are for requests that can
 
 from __future__ import annotations
 
+from common.errors import OffshoreError
 
-class ExecutorError(Exception):
+
+class ExecutorError(OffshoreError):
     """Root of every error this package raises."""
 
 

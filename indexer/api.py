@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from yarl import URL
 
+from common.retry import Backoff
 from indexer import metrics
 from indexer.chain import Header, header_of
 from indexer.errors import BlockApiError
@@ -76,7 +77,7 @@ class BlockApi:
         base = URL(config.block_api_url)
         self._base = base.with_path(base.path.rstrip("/"))
         self._key = config.api_key or None
-        self._max_delay = config.max_retry_delay_s
+        self._backoff = Backoff(first_s=_FIRST_DELAY_S, max_s=config.max_retry_delay_s)  # forever: never skip a block
         self._paused_until = 0.0  # monotonic; a 429's Retry-After holds every request, not just its own
 
     async def final_height(self) -> int:
@@ -99,22 +100,20 @@ class BlockApi:
         """The block's header (None for `null`) and raw JSON, so the block is parsed only when needed.
         An answer that is not recognisably this block (a proxy's error page with status 200) is
         retried: unparsed, it would otherwise pass for a block without our events."""
-        delay = _FIRST_DELAY_S
-        while True:  # poll: a garbled answer is retried like an error
+        for attempt in self._backoff:  # a garbled answer is retried like an error
             raw = await self._get(f"/block/{height}", "block")
             assert isinstance(raw, bytes)
             try:
                 return header_of(raw, height), raw
             except ValueError:
                 metrics.API_ERRORS.labels("invalid_block").inc()
-            await asyncio.sleep(delay)  # poll
-            delay = min(delay * 2, self._max_delay)
+            await self._backoff.wait(attempt)
+        raise AssertionError("unreachable: the back-off has no attempt limit")
 
     async def _height(self, path: str, label: str) -> int:
         """The height a redirecting path points at: read from the `Location` naming `/block/{h}`
         (not followed: one request), or from the answer's header if a hop answers 200."""
-        delay = _FIRST_DELAY_S
-        while True:  # poll: a garbled answer is retried like an error
+        for attempt in self._backoff:  # a garbled answer is retried like an error
             answer = await self._get(path, label, stop_at_block=True)
             if isinstance(answer, int):
                 return answer
@@ -124,14 +123,13 @@ class BlockApi:
                 return int(header["height"])
             except (ValueError, KeyError, TypeError):
                 metrics.API_ERRORS.labels("invalid_json").inc()
-            await asyncio.sleep(delay)  # poll
-            delay = min(delay * 2, self._max_delay)
+            await self._backoff.wait(attempt)
+        raise AssertionError("unreachable: the back-off has no attempt limit")
 
     async def _get(self, path: str, label: str, *, stop_at_block: bool = False) -> bytes | int:
         """The body of `path` (following redirects with the key), or with `stop_at_block` the height
         of the first redirect to a block. Retries until answered; raises only on 401/403."""
-        delay = _FIRST_DELAY_S
-        while True:  # poll: retry until the API answers; a block is never skipped on error
+        for attempt in self._backoff:  # retry until the API answers; a block is never skipped on error
             try:
                 return await self._follow(self._base.with_path(self._base.path + path), label, stop_at_block)
             except _Retry as retry:
@@ -139,9 +137,8 @@ class BlockApi:
             except (aiohttp.ClientError, TimeoutError) as exc:
                 kind = type(exc).__name__  # the exception text may hold the URL: never logged
             metrics.API_ERRORS.labels(kind).inc()
-            wait = max(delay, self._paused_until - time.monotonic())
-            await asyncio.sleep(wait)  # poll
-            delay = min(delay * 2, self._max_delay)
+            await self._backoff.wait(attempt, at_least_s=self._paused_until - time.monotonic())
+        raise AssertionError("unreachable: the back-off has no attempt limit")
 
     async def _follow(self, url: URL, label: str, stop_at_block: bool) -> bytes | int:
         for _ in range(MAX_HOPS + 1):

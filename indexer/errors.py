@@ -1,6 +1,6 @@
 """Errors of the indexer.
 
-IndexerError
+IndexerError (a common.errors.OffshoreError)
  +-- BlockApiError      the block API answered something unusable, or not at all after retries
  +-- CheckpointError    the checkpoint cannot be read or written
  +-- PublishError       Kafka did not acknowledge the events of a window
@@ -8,8 +8,10 @@ IndexerError
 
 from __future__ import annotations
 
+from common.errors import OffshoreError
 
-class IndexerError(Exception):
+
+class IndexerError(OffshoreError):
     pass
 
 

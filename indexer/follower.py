@@ -28,6 +28,7 @@ from typing import Any, Protocol, TypeVar
 
 import aiohttp
 
+from common.retry import Backoff
 from indexer import metrics
 from indexer.api import BlockApi
 from indexer.chain import Anchor, BlockTime, Header, link_problem
@@ -323,11 +324,12 @@ class _Follower:
         them, with back-off, until they link up (or forever, visibly). False when stopped."""
         metrics.CHAIN_BREAKS.inc()
         metrics.STALLED.set(1)
-        saved, anchor, delay = self.pending.copy(), self.anchor, 0.5
+        saved, anchor = self.pending.copy(), self.anchor
+        backoff = Backoff(first_s=0.5, max_s=max(self.config.max_retry_delay_s, 0.5))  # forever, visibly
         problem = brk.problem
-        while True:  # poll: until the API's answers agree with the chain
+        for attempt in backoff:  # until the API's answers agree with the chain
             log.error("block API contradicts the chain, not passing over: %s; re-reading %s", problem, brk.heights)
-            if isinstance(await _unless(stopped, asyncio.sleep(delay)), _Stopped):  # poll
+            if isinstance(await _unless(stopped, backoff.wait(attempt)), _Stopped):
                 return False
             self.pending, self.anchor = saved.copy(), anchor
             self.pending.gap = []  # = brk.heights[:-1], about to be re-read
@@ -340,11 +342,11 @@ class _Follower:
                     self._add(height, *got)
             except _ChainBreak as again:
                 problem = again.problem
-                delay = min(delay * 2, max(self.config.max_retry_delay_s, 0.5))
                 continue
             metrics.STALLED.set(0)
             log.warning("block API agrees with the chain again at height %d", brk.heights[-1])
             return True
+        raise AssertionError("unreachable: the back-off has no attempt limit")
 
     async def _flush(self) -> None:
         """Hands the batch (up to the last real block) to Kafka in the background; waits for the

@@ -16,11 +16,12 @@ from urllib.parse import urlencode
 
 import aiohttp
 
+from common.errors import OffshoreError
 from keystore.crypto import Policy, SecretsError, encrypt_secrets, fingerprint
 from schemas import ExecutionRequested
 
 
-class KeystoreUnavailable(Exception):
+class KeystoreUnavailable(OffshoreError):
     """The keystore could not be asked, or refused the caller itself (token, TLS, 5xx)."""
 
 

@@ -34,6 +34,8 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from common.errors import OffshoreError
+
 VERSION = 3
 LEGACY_VERSION = 2
 LEGACY_KEY_ID = "0"  # the pre-rotation single master key; v2 envelopes were sealed with it
@@ -46,7 +48,7 @@ _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 _MAX_HEADER = 2048
 
 
-class SecretsError(ValueError):
+class SecretsError(OffshoreError, ValueError):
     """Secrets could not be sealed or opened; the message never contains plaintext."""
 
 

@@ -1,187 +1,76 @@
-"""The `offshore` command: a thin layer over the public functions of each component.
+"""The `offshore` command: a registry of command groups, and the one place errors meet the user.
 
-Every failure the user can fix is printed as one line (`offshore: error: ...`) with exit code 2.
+Each group is a module with `add_parsers(commands)` (`offshore/commands/*.py`, `offshore/golive.py`);
+a new group is one module and one line in `GROUPS`. Every failure the user can fix is a
+`common.errors.OffshoreError` (each component's error root derives from it) and is printed here, as
+one line (`offshore: error: ...`) with exit code 2; anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from offshore.errors import OffshoreError
+from common.errors import OffshoreError
+from offshore import golive, run
+from offshore.commands import db, platform, processes, secrets, stack
 from offshore.settings import Settings, get_settings
-from offshore.stack import LocalStack
-from projector import ProjectorError
-from schemas import SchemaError
-from streams import PipelineError
 
 Handler = Callable[[argparse.Namespace, Settings], int]
-
-
-def _stack(settings: Settings) -> LocalStack:
-    return LocalStack(
-        settings.state_dir, kafka_port=settings.stack_kafka_port, postgres_port=settings.stack_postgres_port
-    )
-
-
-def _stack_up(args: argparse.Namespace, settings: Settings) -> int:
-    from streams import create_topics
-
-    endpoints = _stack(settings).up()
-    create_topics(endpoints.kafka_bootstrap)
-    print(f"kafka     {endpoints.kafka_bootstrap}")
-    print(f"postgres  {endpoints.postgres_dsn}")
-    return 0
-
-
-def _stack_status(args: argparse.Namespace, settings: Settings) -> int:
-    status = _stack(settings).status()
-    for name, state in status.items():
-        print(f"{name:<9} {state}")
-    return 0 if all(s == "healthy" for s in status.values()) else 1
-
-
-def _stack_down(args: argparse.Namespace, settings: Settings) -> int:
-    _stack(settings).down()
-    print("stack stopped")
-    return 0
-
-
-def _topics_create(args: argparse.Namespace, settings: Settings) -> int:
-    from offshore.processes import kafka_bootstrap
-    from streams import ALL_TOPICS, create_topics
-
-    created = set(create_topics(kafka_bootstrap(settings)))
-    for topic in ALL_TOPICS:
-        print(f"{topic.name:<28} {'created' if topic.name in created else 'exists'}")
-    return 0
-
-
-def _demo(args: argparse.Namespace, settings: Settings) -> int:
-    from offshore.demo import run_demo
-
-    run_demo(settings)
-    return 0
-
-
-def _stage(args: argparse.Namespace, settings: Settings) -> int:
-    from offshore.processes import run_stage
-
-    return run_stage(args.command, settings)
-
-
-def _indexer(args: argparse.Namespace, settings: Settings) -> int:
-    from offshore.processes import run_indexer_process
-
-    return run_indexer_process(settings, from_height=args.from_height, to_height=args.to_height)
-
-
-def _devnet(args: argparse.Namespace, settings: Settings) -> int:
-    from devnet.__main__ import main as devnet_main
-
-    return devnet_main(args.devnet_args, prog="offshore devnet", credentials_dir=settings.state_dir / "credentials")
-
-
-def _project(args: argparse.Namespace, settings: Settings) -> int:
-    from offshore.processes import run_projector_process
-
-    return run_projector_process(settings)
-
-
-def _db_migrate(args: argparse.Namespace, settings: Settings) -> int:
-    from offshore.processes import postgres_dsn
-    from projector import migrate
-
-    applied = migrate(postgres_dsn(settings))
-    print("\n".join(f"applied {name}" for name in applied) or "database is up to date")
-    return 0
-
-
-def _db_refresh(args: argparse.Namespace, settings: Settings) -> int:
-    from offshore.processes import postgres_dsn
-    from projector import refresh_views
-
-    refresh_views(postgres_dsn(settings))
-    print("views refreshed")
-    return 0
-
-
-def _up(args: argparse.Namespace, settings: Settings) -> int:
-    from offshore.up import run_up
-
-    return run_up(settings, block_interval_s=args.block_interval)
-
-
-def _request(args: argparse.Namespace, settings: Settings) -> int:
-    from offshore.up import run_request
-
-    return run_request(args, settings)
+GROUPS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None], ...] = (
+    stack.add_parsers,
+    platform.add_parsers,
+    processes.add_parsers,
+    db.add_parsers,
+    secrets.add_parsers,
+    golive.add_parsers,
+    run.add_parsers,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="offshore", description="NEAR Offshore: off-chain computation for NEAR.")
     commands = parser.add_subparsers(dest="command", required=True)
-
-    stack = commands.add_parser("stack", help="embedded Kafka-API broker and PostgreSQL").add_subparsers(
-        dest="action", required=True
-    )
-    stack.add_parser("up", help="start (idempotent) and print endpoints").set_defaults(handler=_stack_up)
-    stack.add_parser("status", help="probe each service").set_defaults(handler=_stack_status)
-    stack.add_parser("down", help="stop everything, leaving no process").set_defaults(handler=_stack_down)
-
-    topics = commands.add_parser("topics", help="Kafka topics").add_subparsers(dest="action", required=True)
-    topics.add_parser("create", help="create missing topics (idempotent)").set_defaults(handler=_topics_create)
-
-    commands.add_parser("demo", help="run the end-to-end demo on the local stack").set_defaults(handler=_demo)
-    up = commands.add_parser("up", help="run the whole platform locally until Ctrl-C")
-    up.add_argument("--block-interval", type=float, default=0.5, help="devnet seconds per block")
-    up.set_defaults(handler=_up)
-    from offshore.up import add_request_parser
-
-    add_request_parser(commands).set_defaults(handler=_request)
-
-    for stage, text in (("compile", "build sources to WASM"), ("execute", "run WASM"), ("settle", "resolve on chain")):
-        commands.add_parser(stage, help=f"run the {stage} stage ({text})").set_defaults(handler=_stage)
-    indexer = commands.add_parser("indexer", help="follow final blocks and publish contract events")
-    indexer.add_argument("--from-height", type=int, help="start here when there is no checkpoint")
-    indexer.add_argument("--to-height", type=int, help="backfill up to this height (with progress), then exit")
-    indexer.set_defaults(handler=_indexer)
-
-    commands.add_parser("project", help="project every topic into Postgres").set_defaults(handler=_project)
-    db = commands.add_parser("db", help="the Postgres projection").add_subparsers(dest="action", required=True)
-    db.add_parser("migrate", help="apply pending migrations (idempotent)").set_defaults(handler=_db_migrate)
-    db.add_parser("refresh", help="refresh the materialised views now").set_defaults(handler=_db_refresh)
-
-    commands.add_parser("devnet", help="run the local NEAR-compatible chain (see `offshore devnet --help`)")
-
-    from offshore.golive import add_parsers as add_golive_parsers
-
-    add_golive_parsers(commands)
-    from offshore.secrets_cli import add_parsers as add_secrets_parsers
-
-    add_secrets_parsers(commands)
-    from offshore.run import add_parsers as add_run_parsers
-
-    add_run_parsers(commands)
+    for add_parsers in GROUPS:
+        add_parsers(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
     if words[:1] == ["devnet"]:  # the devnet parses its own options (the same as `python -m devnet`)
-        args = argparse.Namespace(devnet_args=words[1:], handler=_devnet)
+        args = argparse.Namespace(devnet_args=words[1:], handler=processes.run_devnet, process=True)
     else:
         args = build_parser().parse_args(words)
+    if not getattr(args, "process", False):
+        quiet_libraries()
     handler: Handler = args.handler
     try:
         return handler(args, get_settings())
-    except (OffshoreError, PipelineError, SchemaError, ProjectorError) as exc:
-        print(f"offshore: error: {exc}", file=sys.stderr)
+    except OffshoreError as exc:
+        print(f"offshore: error: {one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("offshore: interrupted", file=sys.stderr)
         return 130
+
+
+def quiet_libraries() -> None:
+    """A one-shot command answers in its own words: the libraries' log lines (py-near's loguru on every
+    failed RPC, librdkafka's connection attempts) would bury the one-line error. Long-running processes
+    (`set_defaults(process=True)`) configure logging themselves and keep them."""
+    from loguru import logger
+
+    logger.disable("py_near")
+    logging.getLogger().addHandler(logging.NullHandler())  # nothing falls back to printing on stderr
+
+
+def one_line(exc: BaseException) -> str:
+    """The error's message on one line (a build log or a chain's answer may span many)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 2000 else text[:1997] + "..."
 
 
 if __name__ == "__main__":

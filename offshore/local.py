@@ -16,6 +16,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Callable
@@ -243,6 +244,14 @@ class LocalPlatform:
 
     def alive(self) -> dict[str, bool]:
         return {n: c.proc is not None and c.proc.poll() is None for n, c in self._children.items()}
+
+    def supervise(self, stop: threading.Event, *, say: Callable[[str], None] = print, every_s: float = 1.0) -> None:
+        """Until `stop` is set: a component that exited is restarted, as Kubernetes would."""
+        while not stop.wait(every_s):  # poll: a child's exit has no event to wait on here
+            for name, alive in self.alive().items():
+                if not alive:
+                    say(f"up: {name} exited; restarting it (see {self.state_dir / 'logs' / name}.log)")
+                    self.restart(name)
 
     def log_tail(self, name: str, chars: int = 3000) -> str:
         return self._children[name].log.read_text(errors="replace")[-chars:]

@@ -1,6 +1,7 @@
 """Realistic synthetic event streams (full request lifecycles) for the benchmark, tests and demos.
 
-Charges follow the contract's formula (docs/design.md §2) with `PRICING`; nothing here talks to a chain.
+Charges are the contract's own (`contract.pricing`: its formula and its default pricing at `new`, the
+CPython mirror the contract's tests hold to the deployed code); nothing here talks to a chain.
 """
 
 from __future__ import annotations
@@ -8,10 +9,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from contract.pricing import Pricing
+from contract.pricing import charge as contract_charge
 from schemas.events import (
     CodeSource,
     CompilationFailed,
@@ -31,28 +33,19 @@ from schemas.events import (
 OUTCOMES = ("succeeded", "failed", "timed_out", "cancelled", "compile_failed", "expired", "skipped", "pending")
 
 
-@dataclass(frozen=True)
-class Pricing:
-    base_fee: int = 10**21
-    per_million_instructions_fee: int = 10**18
-    per_ms_fee: int = 10**17
-    per_compile_ms_fee: int = 10**16
-
-
-PRICING = Pricing()
+PRICING = Pricing()  # the contract's defaults
 DEFAULT_USAGE = ResourcesUsed(instructions=1_234_567, time_ms=12, compile_time_ms=850)
 
 
 def charge(used: ResourcesUsed, payment: int, pricing: Pricing = PRICING) -> tuple[int, int]:
-    """(charged, refunded) as the contract computes them: the formula capped at the payment."""
-    millions = -(-used.instructions // 1_000_000)  # ceil without float
-    cost = (
-        pricing.base_fee
-        + millions * pricing.per_million_instructions_fee
-        + used.time_ms * pricing.per_ms_fee
-        + used.compile_time_ms * pricing.per_compile_ms_fee
+    """(charged, refunded) as the contract computes them (`contract.pricing.charge`)."""
+    charged = contract_charge(
+        pricing,
+        payment,
+        instructions=used.instructions,
+        time_ms=used.time_ms,
+        compile_time_ms=used.compile_time_ms,
     )
-    charged = min(cost, payment)
     return charged, payment - charged
 
 

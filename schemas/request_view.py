@@ -11,6 +11,7 @@ input required in one and defaulted in the other).
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,8 +19,22 @@ from typing import Any
 
 from schemas.events import CodeSource, ExecutionRequested, ResourceLimits
 
-# Skip reasons for a request that no longer awaits a resolve (SettlementSkipped.reason).
-_FINISHED = {"completed": "already_resolved", "resolved": "already_resolved", "cancelled": "cancelled"}
+
+class SkipReason(enum.StrEnum):
+    """Why no resolve may be sent (`SettlementSkipped.reason`; besides `not_pending:<status>` for a
+    status this code does not know)."""
+
+    NOT_FOUND = "not_found"
+    ALREADY_RESOLVED = "already_resolved"
+    CANCELLED = "cancelled"
+    TIMED_OUT = "timed_out"
+
+
+_FINISHED = {
+    "completed": SkipReason.ALREADY_RESOLVED,
+    "resolved": SkipReason.ALREADY_RESOLVED,
+    "cancelled": SkipReason.CANCELLED,
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,8 +100,10 @@ class RequestView:
         if self.awaiting_resolve():
             return None
         if self.status == "pending":
-            return "already_resolved"
-        return _FINISHED.get(self.status, "timed_out" if "time" in self.status else f"not_pending:{self.status}")
+            return SkipReason.ALREADY_RESOLVED
+        if self.status in _FINISHED:
+            return _FINISHED[self.status]
+        return SkipReason.TIMED_OUT if "time" in self.status else f"not_pending:{self.status}"
 
     def to_requested(
         self,

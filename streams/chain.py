@@ -18,6 +18,7 @@ from py_near import transactions
 from py_near.account import Account
 from py_near.exceptions.provider import InvalidNonce, JsonProviderError, RPCTimeoutError
 
+from common.retry import Backoff
 from schemas.request_view import RequestView
 from streams.errors import ChainError, ResolveRefused
 from streams.settle.core import SentTransaction
@@ -40,7 +41,7 @@ class NearChain:
     ) -> None:
         self.contract_id = contract_id
         self._account = Account(operator_id or contract_id, list(operator_keys) or None, rpc_addr=rpc_url)
-        self._attempts = attempts
+        self._backoff = Backoff(first_s=0.05, max_s=2.0, attempts=attempts)
         self._height_ttl = height_ttl_s
         self._height: tuple[float, int] | None = None
         self._started = False
@@ -90,8 +91,7 @@ class NearChain:
         """Sends resolve_execution once; after an unclear failure it re-reads the chain before resending."""
         await self.start()
         args = {"request_id": request_id, "response": response}
-        delay = 0.05
-        for attempt in range(1, self._attempts + 1):
+        for attempt in self._backoff:
             sent_at = datetime.now(UTC)
             try:
                 result = await self._account.sign_and_submit_tx(
@@ -105,10 +105,9 @@ class NearChain:
                 now = await self.get_request(request_id)
                 if now is None or not now.awaiting_resolve():
                     return SentTransaction(str(getattr(exc, "trx_hash", "unknown")), "", attempt, sent_at)
-                if attempt == self._attempts:
+                if self._backoff.last(attempt):
                     raise ChainError(f"resolve_execution failed after {attempt} attempts: {exc!r}") from exc
-                await asyncio.sleep(delay)  # backoff between retries of a transient RPC failure
-                delay = min(delay * 2, 2.0)
+                await self._backoff.wait(attempt)
                 continue
             if isinstance(result.status, dict) and "Failure" in result.status:
                 raise ResolveRefused(f"resolve_execution failed on chain: {_failure_text(result.status['Failure'])}")
@@ -117,8 +116,7 @@ class NearChain:
         raise AssertionError("unreachable")
 
     async def _retry(self, call: Callable[[], Awaitable[T]]) -> T:
-        delay = 0.05
-        for attempt in range(1, self._attempts + 1):
+        for attempt in self._backoff:
             try:
                 return await call()
             except _TRANSIENT as exc:
@@ -127,10 +125,9 @@ class NearChain:
                 if not _transient_rpc(exc):
                     raise ChainError(f"RPC refused: {exc}") from exc
                 error = exc
-            if attempt == self._attempts:
+            if self._backoff.last(attempt):
                 raise ChainError(f"RPC failed after {attempt} attempts: {error!r}") from error
-            await asyncio.sleep(delay)  # backoff between retries of a transient RPC failure
-            delay = min(delay * 2, 2.0)
+            await self._backoff.wait(attempt)
         raise AssertionError("unreachable")
 
 

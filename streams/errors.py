@@ -1,6 +1,6 @@
 """Errors of the streams package.
 
-PipelineError
+PipelineError (a common.errors.OffshoreError)
  +-- KafkaError    the broker could not be reached or refused an operation
  +-- ChainError    the NEAR RPC failed (after retries) or refused a call
       +-- ResolveRefused  resolve_execution landed and failed on chain (the contract refused it)
@@ -8,8 +8,10 @@ PipelineError
 
 from __future__ import annotations
 
+from common.errors import OffshoreError
 
-class PipelineError(Exception):
+
+class PipelineError(OffshoreError):
     pass
 
 

@@ -6,6 +6,7 @@ a redelivery is harmless. Kafka transactions are not used: Tansu shows aborted r
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -19,6 +20,8 @@ from schemas import Event
 from streams.errors import KafkaError
 from streams.kafka_profile import BrokerProfile, current_profile, topics_to_create
 from streams.topics import ALL_TOPICS, Topic
+
+_LOG = logging.getLogger("offshore.kafka")
 
 
 def producer_config(bootstrap: str, *, profile: BrokerProfile | None = None, **extra: Any) -> dict[str, Any]:
@@ -58,7 +61,9 @@ def create_topics(
     """
     profile = profile or current_profile()
     topics = list(topics)
-    admin = AdminClient(profile.librdkafka_common(bootstrap))
+    # librdkafka's own log lines go through Python logging (a CLI command shows one line, not dozens)
+    config: dict[str, Any] = {**profile.librdkafka_common(bootstrap), "logger": _LOG}
+    admin = AdminClient(config)
     try:
         existing = set(admin.list_topics(timeout=timeout).topics)
     except KafkaException as exc:

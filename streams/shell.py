@@ -4,8 +4,12 @@ A stage's agent (`streams/<stage>/agent.py`) only says what to do with one decod
 here, once:
 
 - decode the Avro value and check the event belongs on the topic it came from;
-- run the handler; anything it cannot handle is parked on the dead-letter topic (topic, partition,
-  offset, payload, error) so the partition moves on and the event is never lost;
+- run the handler under one classified policy (`disposition`): an infrastructure error (broker,
+  chain RPC, sandbox, artifact store, disk, a timeout) is retried with back-off, since the same event
+  may well succeed in a moment; bad input (undecodable, misplaced, unconfirmed, refused by the
+  contract) and bugs are parked at once on the dead-letter topic (topic, partition, offset, payload,
+  error), as is an infrastructure error that outlasts the retries, so the partition moves on and the
+  event is never lost (the reconciler re-drives its request from the chain);
 - `once`: the "never run a program twice" rule (`streams.guard.OnceGuard`) around a piece of work;
 - `emit`: send an outcome to its topic (`streams.topics.topic_for`), keyed by request id;
 - count messages in and out, duration, duplicates and dead letters (`streams.metrics`).
@@ -18,6 +22,7 @@ re-drives whatever Faust still loses on a rebalance. Faust is only touched in `F
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import os
 import socket
@@ -27,8 +32,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+import executor
+from common.retry import Backoff
+from keystore import KeystoreUnavailable
 from schemas import DeadLetter, Event, SchemaError, decode, encode
 from streams import metrics
+from streams.errors import ChainError, KafkaError, ResolveRefused
 from streams.guard import OnceGuard
 from streams.topics import DEAD_LETTERS, topic_for
 
@@ -73,6 +82,35 @@ class Delivery:
 Handler = Callable[[Delivery, Event], Awaitable[None]]
 
 
+class Disposition(enum.Enum):
+    RETRY = "retry"
+    DEAD_LETTER = "dead_letter"
+
+
+# Failures of what the stage runs on, not of the event: the same event may succeed in a moment.
+INFRASTRUCTURE: tuple[type[BaseException], ...] = (
+    KafkaError,
+    ChainError,
+    executor.SandboxError,
+    executor.ArtifactStoreError,
+    KeystoreUnavailable,  # the keystore is down or restarting: secrets open in a moment
+    OSError,
+    TimeoutError,
+)
+# Refusals that look like infrastructure but are about this event: retrying cannot help.
+REFUSALS: tuple[type[BaseException], ...] = (ResolveRefused,)
+
+
+def disposition(exc: BaseException) -> Disposition:
+    """What the shell does with an event whose handler raised `exc` (pure)."""
+    if isinstance(exc, INFRASTRUCTURE) and not isinstance(exc, REFUSALS):
+        return Disposition.RETRY
+    return Disposition.DEAD_LETTER
+
+
+RETRIES = Backoff(first_s=0.5, max_s=4.0, attempts=3)  # a few seconds: longer would stall the partition
+
+
 class StageShell:
     def __init__(
         self,
@@ -82,12 +120,14 @@ class StageShell:
         accepts: tuple[type[Event], ...],
         handler: Handler | None = None,
         guard: OnceGuard | None = None,
+        retries: Backoff = RETRIES,
     ) -> None:
         self.stage = stage
         self.sender = sender
         self.accepts = accepts
         self.handler = handler
         self.guard = guard or OnceGuard()
+        self.retries = retries
 
     async def consume(self, stream: Any) -> None:
         """The Faust agent function: every event of the stream through `process`."""
@@ -95,7 +135,7 @@ class StageShell:
             await self.process(Delivery.of(event))
 
     async def process(self, delivery: Delivery) -> None:
-        """Decode and run the handler; anything it cannot handle goes to dead letters, never up the stack."""
+        """Decode and run the handler; what it cannot handle goes to dead letters, never up the stack."""
         started = time.perf_counter()
         try:
             event = decode(delivery.value)
@@ -104,13 +144,27 @@ class StageShell:
                 raise SchemaError(f"{type(event).__name__} does not belong on {delivery.topic}")
             if self.handler is None:
                 raise RuntimeError(f"stage {self.stage} has no handler")
-            await self.handler(delivery, event)
+            await self._handle(delivery, event)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # poison message or bug: park it, keep the partition moving
             await self.dead_letter(delivery, exc)
         finally:
             metrics.DURATION.labels(self.stage).observe(time.perf_counter() - started)
+
+    async def _handle(self, delivery: Delivery, event: Event) -> None:
+        assert self.handler is not None
+        for attempt in self.retries:
+            try:
+                await self.handler(delivery, event)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if disposition(exc) is Disposition.DEAD_LETTER or self.retries.last(attempt):
+                    raise
+                log.info("retrying %s after %s: %s", event.request_id, type(exc).__name__, exc)
+                await self.retries.wait(attempt)
 
     async def once(self, request_id: str, work: Callable[[], Awaitable[Event]]) -> Event | None:
         """Runs `work` unless the request is a duplicate (a stored outcome is re-emitted instead);

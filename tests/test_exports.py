@@ -18,6 +18,7 @@ PACKAGES = [
     "contract",
     "projector",
     "keystore",
+    "common",
 ]
 
 
@@ -31,4 +32,6 @@ def test_all_lists_every_public_name_once(name: str) -> None:
         for attr, value in vars(module).items()
         if not attr.startswith("_") and not isinstance(value, types.ModuleType) and attr != "annotations"
     }
-    assert public == set(exported)
+    lazy = set(getattr(module, "_LAZY", ()))  # PEP 562 names, loaded on first access
+    assert public | lazy == set(exported)
+    assert all(getattr(module, name) is not None for name in exported)

@@ -20,6 +20,7 @@ from streams.app import create_app
 from streams.chain import NearChain
 from streams.compile.core import compile_request, source_key
 from streams.config import PipelineConfig
+from streams.reasons import FailureReason
 from streams.shell import Delivery, FaustSender, StageShell, data_dir, producer_name
 from streams.topics import COMPILE_QUEUE, REQUESTS
 
@@ -63,7 +64,7 @@ class CompileAgent:
         elif isinstance(out, CompilationFailed):
             metrics.FAILURES.labels("compile", out.error_kind).inc()
         else:
-            metrics.FAILURES.labels("compile", "expired").inc()
+            metrics.FAILURES.labels("compile", FailureReason.EXPIRED).inc()
         await self.builder.emit(out)
 
 

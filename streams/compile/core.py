@@ -21,15 +21,16 @@ from typing import Any, Protocol
 import executor
 from schemas import CodeSource, CompilationFailed, ExecutionRequested, RequestExpired, WasmCompiled
 from streams.deadline import DeadlinePolicy, expired_event
+from streams.reasons import FailureReason
 
 MAX_BUILD_LOG = 16 * 1024
 MAX_ERROR = 2000
 
-_ERROR_KINDS: tuple[tuple[type[executor.ExecutorError], str], ...] = (
-    (executor.InvalidSourceError, "invalid_source"),
-    (executor.FetchError, "fetch_failed"),
-    (executor.BuildError, "build_failed"),
-    (executor.InvalidArtifactError, "invalid_artifact"),
+_ERROR_KINDS: tuple[tuple[type[executor.ExecutorError], FailureReason], ...] = (
+    (executor.InvalidSourceError, FailureReason.INVALID_SOURCE),
+    (executor.FetchError, FailureReason.FETCH_FAILED),
+    (executor.BuildError, FailureReason.BUILD_FAILED),
+    (executor.InvalidArtifactError, FailureReason.INVALID_ARTIFACT),
 )
 
 
@@ -80,7 +81,7 @@ async def compile_request(
     except tuple(cls for cls, _ in _ERROR_KINDS) as exc:
         kind = next(name for cls, name in _ERROR_KINDS if isinstance(exc, cls))
         if isinstance(exc, executor.BuildError) and exc.timed_out:
-            kind = "build_timeout"
+            kind = FailureReason.BUILD_TIMEOUT
         return CompilationFailed(
             event_id=f"compile-failed:{req.request_id}",
             source_key=key,

@@ -24,6 +24,7 @@ from streams.config import PipelineConfig
 from streams.execute.core import SecretsOpener, execute_request
 from streams.execute.results import ResultStore
 from streams.guard import OnceGuard
+from streams.reasons import FailureReason
 from streams.shell import Delivery, FaustSender, StageShell, data_dir, producer_name
 from streams.topics import COMPILED
 
@@ -83,7 +84,7 @@ class ExecuteAgent:
             if not out.success:
                 metrics.FAILURES.labels("execute", out.error_kind or "error").inc()
         else:
-            metrics.FAILURES.labels("execute", "expired").inc()
+            metrics.FAILURES.labels("execute", FailureReason.EXPIRED).inc()
         return out
 
     async def prune(self) -> None:

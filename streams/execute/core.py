@@ -35,6 +35,7 @@ from schemas import (
 from schemas.request_view import RequestView
 from streams.deadline import DeadlinePolicy, expired_event
 from streams.execute.http import request_grant
+from streams.reasons import FailureReason
 
 
 class Runner(Protocol):
@@ -141,7 +142,7 @@ async def execute_request(
     if wasm is None:
         return failed(
             req,
-            "artifact_missing",
+            FailureReason.ARTIFACT_MISSING,
             f"artifact {ev.wasm_sha256} is not in the store",
             compile_ms=ev.compile_time_ms,
             producer=producer,
@@ -157,7 +158,7 @@ async def execute_request(
     except SecretsUnconfirmed as exc:  # the keystore's own chain read disagrees: no result, dead-letter
         raise UnconfirmedRequest(f"request {req.request_id} not confirmed by the keystore: {exc}") from None
     except SecretsError as exc:  # the owner's policy refuses this request: it fails (refund rule)
-        kind = "secrets_denied" if isinstance(exc, SecretsDenied) else "secrets_unavailable"
+        kind = FailureReason.SECRETS_DENIED if isinstance(exc, SecretsDenied) else FailureReason.SECRETS_UNAVAILABLE
         return failed(req, kind, str(exc), compile_ms=ev.compile_time_ms, producer=producer)
     # KeystoreUnavailable propagates: a stage error (dead letter), and the reconciler re-drives the request
     limits = executor.Limits(

@@ -2,7 +2,7 @@
 
 Faust can lose an event on a rebalance (docs/toolchain.md), and any process may die between stages. A
 request still pending on chain `after_blocks` after it was made is re-published to the requests
-topic; every stage is idempotent (compile cache, execute dedup table, settle's chain check), so a
+topic; every stage is idempotent (compile cache, execute result store, settle's chain check), so a
 re-drive of a request that was merely slow costs nothing but a few cache hits.
 """
 

@@ -18,6 +18,7 @@ from streams import metrics
 from streams.app import create_app
 from streams.chain import NearChain
 from streams.config import PipelineConfig
+from streams.reasons import FailureReason
 from streams.reconcile.agent import ReconcileAgent
 from streams.settle.core import settle_request
 from streams.shell import Delivery, FaustSender, StageShell, data_dir, producer_name
@@ -43,7 +44,7 @@ class SettleAgent:
         elif isinstance(out, SettlementSkipped):
             metrics.SETTLEMENTS.labels(f"skipped_{out.reason}").inc()
         elif isinstance(out, RequestExpired):
-            metrics.SETTLEMENTS.labels("expired").inc()
+            metrics.SETTLEMENTS.labels(FailureReason.EXPIRED).inc()
 
     async def _settle(self, ev: ExecutionFinished) -> Event:
         return await settle_request(ev, self.chain, policy=self.config.deadline, producer=self.producer)

@@ -16,6 +16,7 @@ from schemas import ExecutionFinished, RequestExpired, ResolutionSubmitted, Sett
 from schemas.request_view import RequestView
 from streams.deadline import DeadlinePolicy, expired_event
 from streams.errors import ResolveRefused
+from streams.reasons import FailureReason, SkipReason
 from streams.settle.output import OutputRejected, error_text, shape_output
 
 MAX_ERROR_CHARS = 512  # kept for importers; the bound is now bytes (streams.settle.output.MAX_ERROR_BYTES)
@@ -59,7 +60,7 @@ def response_payload(ev: ExecutionFinished) -> dict[str, Any]:
 def refused_payload(ev: ExecutionFinished, reason: str) -> dict[str, Any]:
     """The fallback after the contract refused a resolve: a failure with the same usage, so a
     failed resolve still charges for the compute used (and the yield does not run out)."""
-    return _response(ev, success=False, output=None, error=f"resolve_refused: {reason}")
+    return _response(ev, success=False, output=None, error=f"{FailureReason.RESOLVE_REFUSED}: {reason}")
 
 
 def _response(ev: ExecutionFinished, *, success: bool, output: str | None, error: str | None) -> dict[str, Any]:
@@ -102,7 +103,7 @@ def decide(
 ) -> Resolve | Skip | Expire:
     """What settle does with `ev`, given the chain's record of its request and the final height."""
     if view is None:
-        return Skip("not_found", None)
+        return Skip(SkipReason.NOT_FOUND, None)
     reason = view.not_pending_reason()
     if reason is not None:
         return Skip(reason, view.status)

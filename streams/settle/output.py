@@ -20,6 +20,8 @@ import json
 import math
 from typing import Any
 
+from streams.reasons import FailureReason
+
 __all__ = [
     "MAX_ERROR_BYTES",
     "MAX_JSON_DEPTH",
@@ -39,7 +41,7 @@ MAX_JSON_NUMBER_CHARS = 100  # u128 has 39 digits; a longer literal is an attack
 class OutputRejected(ValueError):
     """The guest's output cannot be settled as it is; `kind` prefixes the on-chain error."""
 
-    def __init__(self, kind: str, message: str) -> None:
+    def __init__(self, kind: FailureReason, message: str) -> None:
         super().__init__(message)
         self.kind = kind
 
@@ -58,11 +60,11 @@ def shape_output(response_format: str, output: bytes, *, max_bytes: int = MAX_OU
             text = text.strip(" \t\r\n")
             _check_json(text)
     else:
-        raise OutputRejected("invalid_output", f"unknown response_format {response_format!r}")
+        raise OutputRejected(FailureReason.INVALID_OUTPUT, f"unknown response_format {response_format!r}")
     size = len(text.encode())
     if size > max_bytes:
         raise OutputRejected(
-            "output_too_large",
+            FailureReason.OUTPUT_TOO_LARGE,
             f"{response_format} output is {size} bytes as sent to the contract; the limit is {max_bytes}",
         )
     return text
@@ -80,19 +82,19 @@ def _utf8(output: bytes, fmt: str) -> str:
     except UnicodeDecodeError as exc:
         bad = output[exc.start : exc.start + 1].hex()
         raise OutputRejected(
-            "invalid_output", f"{fmt} output is not valid UTF-8 (byte 0x{bad} at offset {exc.start})"
+            FailureReason.INVALID_OUTPUT, f"{fmt} output is not valid UTF-8 (byte 0x{bad} at offset {exc.start})"
         ) from None
 
 
 def _reject_constant(name: str) -> Any:
-    raise OutputRejected("invalid_output", f"Json output contains {name}, which is not JSON")
+    raise OutputRejected(FailureReason.INVALID_OUTPUT, f"Json output contains {name}, which is not JSON")
 
 
 def _parse_float(literal: str) -> float:
     _check_number(literal)
     value = float(literal)
     if not math.isfinite(value):
-        raise OutputRejected("invalid_output", f"Json output has a number out of range ({literal[:20]})")
+        raise OutputRejected(FailureReason.INVALID_OUTPUT, f"Json output has a number out of range ({literal[:20]})")
     return value
 
 
@@ -104,7 +106,7 @@ def _parse_int(literal: str) -> int:
 def _check_number(literal: str) -> None:
     if len(literal) > MAX_JSON_NUMBER_CHARS:
         raise OutputRejected(
-            "invalid_output",
+            FailureReason.INVALID_OUTPUT,
             f"Json output has a {len(literal)}-character number; the limit is {MAX_JSON_NUMBER_CHARS}",
         )
 
@@ -113,13 +115,15 @@ def _check_json(text: str) -> None:
     # Depth first, without parsing: a deep document must not reach the (recursive) parser at all.
     depth = _max_depth(text)
     if depth > MAX_JSON_DEPTH:
-        raise OutputRejected("invalid_output", f"Json output nests {depth} deep; the limit is {MAX_JSON_DEPTH}")
+        raise OutputRejected(
+            FailureReason.INVALID_OUTPUT, f"Json output nests {depth} deep; the limit is {MAX_JSON_DEPTH}"
+        )
     try:
         json.loads(text, parse_constant=_reject_constant, parse_float=_parse_float, parse_int=_parse_int)
     except OutputRejected:
         raise
     except (ValueError, RecursionError) as exc:
-        raise OutputRejected("invalid_output", f"Json output is not valid JSON: {str(exc)[:200]}") from None
+        raise OutputRejected(FailureReason.INVALID_OUTPUT, f"Json output is not valid JSON: {str(exc)[:200]}") from None
 
 
 def _max_depth(text: str) -> int:

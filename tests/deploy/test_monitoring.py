@@ -219,6 +219,7 @@ def test_label_values_in_rules_are_ones_the_code_emits() -> None:
     """Stages and outcomes in matchers must be values the code uses (a typo matches nothing, silently)."""
     emitters = (
         "streams/shell.py",
+        "streams/reasons.py",
         "streams/compile/agent.py",
         "streams/execute/agent.py",
         "streams/settle/agent.py",

@@ -7,9 +7,8 @@ import os
 import shutil
 import tempfile
 import time
-import urllib.request
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import executor.examples as examples
 from offshore.audit import resolve_counts
 from offshore.client import OffshoreClient, Submitted
 from offshore.local import LocalPlatform, PlatformInfo
+from offshore.testing import scrape, total
 
 LIMITS = {"max_instructions": 1_000_000_000, "max_memory_mb": 32, "max_execution_seconds": 5}
 
@@ -58,30 +58,6 @@ class Harness:
             if time.monotonic() > deadline:
                 raise AssertionError(f"{process} made no progress on {prefix}")
             await asyncio.sleep(0.05)  # poll
-
-
-def scrape(url: str) -> dict[str, float]:
-    """Prometheus text format -> {'name{labels}': value} (summing nothing; exact series)."""
-    with urllib.request.urlopen(url, timeout=5) as resp:
-        text = resp.read().decode()
-    out: dict[str, float] = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            out[name] = float(value)
-    return out
-
-
-def total(metrics: dict[str, float], prefix: str) -> float:
-    return sum(v for k, v in metrics.items() if k.startswith(prefix))
-
-
-def wait_until(predicate: Callable[[], bool], *, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():  # poll
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)  # poll
 
 
 def _harness(tmp_prefix: str, **platform_kw: Any) -> Iterator[Harness]:

@@ -19,11 +19,12 @@ from confluent_kafka import KafkaException
 
 from contract.pricing import Pricing, charge
 from offshore.local import CLIENTS
+from offshore.testing import total, wait_until
 from schemas import DeadLetter, SettlementSkipped, decode
 from streams.kafka import make_consumer, make_producer
 from streams.topics import COMPILE_QUEUE, COMPILED, DEAD_LETTERS, EXECUTED, REQUESTS, SETTLED
 
-from .conftest import Harness, total, wait_until
+from .conftest import Harness
 
 pytestmark = pytest.mark.integration
 

@@ -31,8 +31,9 @@ from offshore.client import Submitted
 from offshore.errors import OffshoreError
 from offshore.keys import SECRET_NAME, parse_keys
 from offshore.local import CLIENTS, OPERATOR, LocalPlatform, PlatformInfo
+from offshore.testing import scrape, total, wait_until
 
-from .conftest import LIMITS, scrape, total, wait_until
+from .conftest import LIMITS
 
 ROOT = Path(__file__).parents[2]
 RUNBOOK = ROOT / "docs" / "runbook.md"

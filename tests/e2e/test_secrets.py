@@ -18,11 +18,12 @@ import pytest
 import executor.examples as examples
 from keystore import fetch_public_key
 from offshore.local import CLIENTS
+from offshore.testing import scrape, wait_until
 from schemas import decode
 from streams.kafka import make_consumer
 from streams.topics import ALL_TOPICS, AUDIT, REQUESTS
 
-from .conftest import Harness, scrape, wait_until
+from .conftest import Harness
 
 pytestmark = pytest.mark.integration
 

@@ -119,3 +119,14 @@ def test_an_unknown_event_kind_is_ignored_and_counted_even_without_request_id() 
     block = _block(13, [_outcome("R", CONTRACT, logs)])
     assert events_in_block(block, CONTRACT) == []  # no DeadLetter: the README promises unknown kinds are ignored
     assert count() - before == 2
+
+
+def test_the_indexer_names_topics_without_loading_kafka_clients_or_faust() -> None:
+    """`import streams` (the topic registry) must stay light: a fresh interpreter proves it."""
+    import subprocess
+    import sys
+
+    heavy = "('faust', 'confluent_kafka')"
+    code = f"import sys, indexer.core, indexer.follower; print(sorted(m for m in {heavy} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.strip() == "[]"

@@ -27,17 +27,18 @@ from schemas.events import Event, ExecutionRequested
 
 D1 = datetime(2026, 11, 24, tzinfo=UTC)
 D2 = D1 + timedelta(days=1)
-E18 = 10**18
+E15 = 10**15
 
 
 def known_events() -> list[Event]:
-    """Pricing (synthetic.PRICING): base 1e21, 1e18 per started million instructions, 1e17 per ms,
-    1e16 per compile ms, capped at the deposit. Completions land 2 s after `at`; cancellations 600 s."""
+    """Pricing (the contract's defaults, synthetic.PRICING): base 1e21, 1e15 per started million
+    instructions, 1e17 per ms, 1e16 per compile ms, capped at the deposit. Completions land 2 s after
+    `at`; cancellations 600 s."""
     return [
-        # alice, day 1: success. 1e21 + 2 * 1e18 + 12 * 1e17 + 850 * 1e16 = 1_011_700 * 1e15
+        # alice, day 1: success. 1e21 + 2 * 1e15 + 12 * 1e17 + 850 * 1e16 = 1_009_702 * 1e15
         *lifecycle("a1", payer="alice.near", at=D1 + timedelta(hours=12),
                    used=ResourcesUsed(instructions=1_234_567, time_ms=12, compile_time_ms=850)),
-        # alice, settles 1 ms before midnight: failure, cache hit. 1e21 + 5 * 1e18 + 3 * 1e17
+        # alice, settles 1 ms before midnight: failure, cache hit. 1e21 + 5 * 1e15 + 3 * 1e17
         *lifecycle("a2", payer="alice.near", at=D2 - timedelta(milliseconds=2001), outcome="failed",
                    payment=10**22, cache_hit=True,
                    used=ResourcesUsed(instructions=5_000_000, time_ms=3, compile_time_ms=850)),
@@ -45,7 +46,7 @@ def known_events() -> list[Event]:
         *lifecycle("a3", payer="alice.near", at=D2 - timedelta(seconds=2), outcome="timed_out",
                    payment=2 * 10**22),
         # bob, day 1: the formula exceeds the deposit, so the charge is capped and nothing is refunded
-        *lifecycle("b1", payer="bob.near", at=D1 + timedelta(hours=10), payment=5 * 10**22,
+        *lifecycle("b1", payer="bob.near", at=D1 + timedelta(hours=10), payment=10**21,
                    used=ResourcesUsed(instructions=99_999_999_999, time_ms=100, compile_time_ms=1000)),
         # bob, day 1: cancelled as stale (the cancellation event names no payer: it comes from the request)
         *lifecycle("b2", payer="bob.near", at=D1 + timedelta(hours=11), outcome="cancelled",
@@ -64,7 +65,7 @@ EXPECTED_BILLING = {
     ("alice.near", date(2026, 11, 24)): {
         "requests": 2, "succeeded": 1, "failed": 1, "timed_out": 0, "cancelled": 0,
         "instructions": 6_234_567, "time_ms": 15, "compile_time_ms": 850,
-        "charged_yocto": 2_017_000 * 10**15, "refunded_yocto": 107_983_000 * 10**15,
+        "charged_yocto": 2_010_007 * 10**15, "refunded_yocto": 107_989_993 * 10**15,
     },
     ("alice.near", date(2026, 11, 25)): {
         "requests": 1, "succeeded": 0, "failed": 1, "timed_out": 1, "cancelled": 0,
@@ -74,7 +75,7 @@ EXPECTED_BILLING = {
     ("bob.near", date(2026, 11, 24)): {
         "requests": 2, "succeeded": 1, "failed": 0, "timed_out": 0, "cancelled": 1,
         "instructions": 99_999_999_999, "time_ms": 100, "compile_time_ms": 1000,
-        "charged_yocto": 5 * 10**22, "refunded_yocto": 2 * 10**22,
+        "charged_yocto": 10**21, "refunded_yocto": 2 * 10**22,
     },
     ("carol.near", date(2026, 11, 25)): {
         "requests": 1, "succeeded": 0, "failed": 1, "timed_out": 0, "cancelled": 0,
@@ -99,15 +100,16 @@ def loaded(module_database: str) -> str:
 
 def test_the_contract_formula_matches_the_hand_computed_charges() -> None:
     assert charge(ResourcesUsed(instructions=1_234_567, time_ms=12, compile_time_ms=850), 10**23) == (
-        1_011_700 * 10**15,
-        98_988_300 * 10**15,
+        1_009_702 * 10**15,
+        98_990_298 * 10**15,
     )
-    assert charge(ResourcesUsed(instructions=5_000_000, time_ms=3), 10**22) == (1_005_300 * 10**15, 8_994_700 * 10**15)
-    assert charge(ResourcesUsed(instructions=5_000_001), 10**22)[0] == 10**21 + 6 * E18  # a started million counts
-    assert charge(ResourcesUsed(instructions=99_999_999_999, time_ms=100, compile_time_ms=1000), 5 * 10**22) == (
-        5 * 10**22,
+    assert charge(ResourcesUsed(instructions=5_000_000, time_ms=3), 10**22) == (1_000_305 * 10**15, 8_999_695 * 10**15)
+    assert charge(ResourcesUsed(instructions=5_000_001), 10**22)[0] == 10**21 + 6 * E15  # a started million counts
+    assert charge(ResourcesUsed(instructions=99_999_999_999, time_ms=100, compile_time_ms=1000), 10**21) == (
+        10**21,
         0,
     )
+    assert charge(ResourcesUsed(instructions=99_999_999_999), 10**22)[0] == 10**21 + 100_000 * E15
 
 
 def test_billing_per_payer_per_day_is_exact(loaded: str) -> None:
@@ -121,7 +123,7 @@ def test_billing_per_payer_per_day_is_exact(loaded: str) -> None:
 def test_billing_equals_the_sum_of_the_chain_events(loaded: str) -> None:
     """Every yocto the chain moved is in the view once: charged + refunded = deposits of settled requests."""
     (total,) = _rows(loaded, "SELECT sum(charged_yocto) c, sum(refunded_yocto) r FROM analytics.billing_daily")
-    settled = {"a1": 10**23, "a2": 10**22, "a3": 2 * 10**22, "b1": 5 * 10**22, "b2": 2 * 10**22, "c2": 10**23}
+    settled = {"a1": 10**23, "a2": 10**22, "a3": 2 * 10**22, "b1": 10**21, "b2": 2 * 10**22, "c2": 10**23}
     assert total["c"] + total["r"] == sum(settled.values())
 
 
@@ -139,7 +141,7 @@ def test_request_status_has_stages_and_outcome(loaded: str) -> None:
     assert a1["resolution_submitted_at"] == start + timedelta(milliseconds=80)
     assert a1["completed_at"] == start + timedelta(seconds=2)
     assert a1["is_final"] and a1["compile_outcome"] == "built" and a1["execution_success"]
-    assert (a1["charged_yocto"], a1["refunded_yocto"]) == (1_011_700 * 10**15, 98_988_300 * 10**15)
+    assert (a1["charged_yocto"], a1["refunded_yocto"]) == (1_009_702 * 10**15, 98_990_298 * 10**15)
     assert a1["sender_id"] == "alice.near" and a1["payment_yocto"] == 10**23
     assert rows["a2"]["compile_outcome"] == "cache_hit"
     assert rows["c2"]["compile_outcome"] == "failed" and rows["c2"]["error_kind"] == "build_failed"
@@ -155,7 +157,7 @@ def test_usage_per_code_source(loaded: str) -> None:
     # a1 a2 a3 b1 d1 d2 compiled the same source; a2 was a cache hit
     assert (built["requests"], built["builds"], built["cache_hits"], built["executions"]) == (6, 5, 1, 6)
     assert (built["succeeded"], built["failed"]) == (2, 2)
-    assert built["charged_yocto"] == (1_011_700 + 1_005_300) * 10**15 + 5 * 10**22
+    assert built["charged_yocto"] == (1_009_702 + 1_000_305) * 10**15 + 10**21
     # b2 (cancelled before compiling), c1 (pending) and c2 (compilation failed) have no wasm
     assert unbuilt["wasm_sha256"] == "" and (unbuilt["requests"], unbuilt["compile_failures"]) == (3, 1)
 
@@ -203,7 +205,7 @@ def test_audit_timeline_tells_the_story_in_order(loaded: str) -> None:
     ]
     assert rows[0]["summary"].startswith("requested by alice.near: https://github.com/near-offshore/echo.git")
     assert rows[-1]["summary"] == (
-        "settled on chain: success; charged 1011700000000000000000 yocto, refunded 98988300000000000000000 yocto"
+        "settled on chain: success; charged 1009702000000000000000 yocto, refunded 98990298000000000000000 yocto"
     )
     assert all("request" not in r["details"] for r in rows)  # the carried request copy is left out
 
@@ -256,8 +258,8 @@ def test_render_billing_is_a_readable_table(loaded: str) -> None:
     text = render_billing(loaded)
     lines = text.splitlines()
     assert lines[0].split()[:3] == ["day", "payer", "requests"]
-    assert any(line.startswith("2026-11-24  alice.near") and "0.002017" in line for line in lines)
-    assert lines[-1].startswith("total") and "0.0530255" in lines[-1]  # 2.017e21 + 5e22 + 1.0085e21 yocto
+    assert any(line.startswith("2026-11-24  alice.near") and "0.002010007" in line for line in lines)
+    assert lines[-1].startswith("total") and "0.004018507" in lines[-1]  # 2.010007e21 + 1e21 + 1.0085e21 yocto
 
 
 def test_render_billing_on_an_empty_database(database: str) -> None:

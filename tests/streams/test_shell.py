@@ -9,11 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from schemas import DeadLetter, Event, ExecutionFinished, ExecutionRequested, WasmCompiled, decode, encode
+import executor
+from common.retry import Backoff
+from schemas import DeadLetter, Event, ExecutionFinished, ExecutionRequested, SchemaError, WasmCompiled, decode, encode
 from schemas.samples import samples
+from streams.errors import ChainError, KafkaError, ResolveRefused
+from streams.execute.core import UnconfirmedRequest
 from streams.execute.results import ResultStore
 from streams.guard import Duplicate, OnceGuard
-from streams.shell import Delivery, StageShell
+from streams.shell import Delivery, Disposition, StageShell, disposition
 from streams.topics import COMPILED, DEAD_LETTERS, EXECUTED
 
 COMPILED_EVENT = samples()["WasmCompiled"]
@@ -147,3 +151,71 @@ async def test_emit_keys_by_request_id_on_the_events_topic() -> None:
     other = dataclasses.replace(FINISHED, request_id="42")
     await shell.emit(other)
     assert sender.sent == [(EXECUTED.name, b"42", encode(other))]
+
+
+@pytest.mark.parametrize(
+    ("exc", "expected"),
+    [
+        (ChainError("RPC failed after 5 attempts"), Disposition.RETRY),
+        (KafkaError("broker down"), Disposition.RETRY),
+        (executor.SandboxError("bwrap failed"), Disposition.RETRY),
+        (executor.ArtifactStoreError("disk full"), Disposition.RETRY),
+        (ConnectionResetError(), Disposition.RETRY),
+        (TimeoutError(), Disposition.RETRY),
+        (ResolveRefused("the contract panicked"), Disposition.DEAD_LETTER),  # a ChainError, but about this event
+        (UnconfirmedRequest("not on chain"), Disposition.DEAD_LETTER),
+        (SchemaError("not avro"), Disposition.DEAD_LETTER),
+        (ValueError("bad"), Disposition.DEAD_LETTER),
+        (KeyError("bug"), Disposition.DEAD_LETTER),
+    ],
+)
+def test_disposition(exc: Exception, expected: Disposition) -> None:
+    assert disposition(exc) is expected
+
+
+FAST = Backoff(first_s=0.001, max_s=0.001, attempts=3)
+
+
+async def test_an_infrastructure_error_is_retried_and_the_event_then_handled() -> None:
+    calls: list[int] = []
+
+    async def flaky(d: Delivery, ev: Event) -> None:
+        calls.append(1)
+        if len(calls) < 3:
+            raise ChainError("RPC timed out")
+
+    sender = RecordingSender()
+    await StageShell("settle", sender, accepts=(WasmCompiled,), handler=flaky, retries=FAST).process(
+        delivery(COMPILED_EVENT)
+    )
+    assert len(calls) == 3 and sender.sent == []  # handled on the third attempt, nothing parked
+
+
+async def test_an_infrastructure_error_that_outlasts_the_retries_is_dead_lettered() -> None:
+    calls: list[int] = []
+
+    async def down(d: Delivery, ev: Event) -> None:
+        calls.append(1)
+        raise KafkaError("broker down")
+
+    sender = RecordingSender()
+    await StageShell("settle", sender, accepts=(WasmCompiled,), handler=down, retries=FAST).process(
+        delivery(COMPILED_EVENT)
+    )
+    assert len(calls) == 3
+    (letter,) = [decode(value) for _, _, value in sender.sent]
+    assert isinstance(letter, DeadLetter) and letter.error_type == "KafkaError"
+
+
+async def test_bad_input_is_dead_lettered_without_a_retry() -> None:
+    calls: list[int] = []
+
+    async def refuses(d: Delivery, ev: Event) -> None:
+        calls.append(1)
+        raise UnconfirmedRequest("request 7 not confirmed on chain")
+
+    sender = RecordingSender()
+    await StageShell("execute", sender, accepts=(WasmCompiled,), handler=refuses, retries=FAST).process(
+        delivery(COMPILED_EVENT)
+    )
+    assert len(calls) == 1 and len(sender.sent) == 1

@@ -84,7 +84,7 @@ def _key_options(p: argparse.ArgumentParser) -> None:
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """`offshore keystore` and `offshore secrets ...` (registered by offshore/cli.py)."""
     commands.add_parser("keystore", help="run the keystore service (the only holder of the master keys)").set_defaults(
-        handler=_keystore
+        handler=_keystore, process=True
     )
     secrets = commands.add_parser("secrets", help="request secrets").add_subparsers(dest="action", required=True)
     pubkey = secrets.add_parser("pubkey", help="show the recipient key and fingerprint for a repo and owner")
