@@ -16,7 +16,7 @@ from typing import Any
 
 from executor import _pybundle
 from executor._python import PythonRuntime
-from executor._types import ExecutionResult, ExecutorConfig, Limits
+from executor._types import Determinism, ExecutionResult, ExecutorConfig, Limits
 from executor._wasmtime import CacheStats, WasmRuntime, filter_env
 from executor.errors import ExecutorError
 
@@ -72,16 +72,23 @@ class Executor:
         limits: Limits | None = None,
         secrets: dict[str, str] | None = None,
         sha256: str | None = None,
+        determinism: Determinism | None = None,
     ) -> ExecutionResult:
         """Runs `_start` once. Guest failures come back in the result, never raised.
 
         `sha256` (of `wasm`) may be passed when already known, e.g. from the artifact store, to skip
-        re-hashing on the hot path; it is trusted.
+        re-hashing on the hot path; it is trusted. `determinism` (seed and start time) makes the run
+        reproducible; None draws a random seed and takes the host's time (nothing recorded).
         """
         self._check_open()
         if _pybundle.is_bundle(wasm):  # a `python` build's artifact: code for the shared interpreter
             return self.python_runtime().run(
-                wasm, input_data, limits=limits or Limits(), env=filter_env(secrets, self.config), sha256=sha256
+                wasm,
+                input_data,
+                limits=limits or Limits(),
+                env=filter_env(secrets, self.config),
+                sha256=sha256,
+                determinism=determinism,
             )
         return self._runtime.run(
             wasm,
@@ -89,7 +96,14 @@ class Executor:
             limits=limits or Limits(),
             env=filter_env(secrets, self.config),
             sha256=sha256,
+            determinism=determinism,
         )
+
+    def engine_id(self, wasm: bytes) -> str:
+        """The engine that runs `wasm` (the Python runtime's for a python bundle), without running it."""
+        if _pybundle.is_bundle(wasm):
+            return self.python_runtime().engine_id
+        return self._runtime.engine_id
 
     async def run_async(
         self,
@@ -99,11 +113,12 @@ class Executor:
         limits: Limits | None = None,
         secrets: dict[str, str] | None = None,
         sha256: str | None = None,
+        determinism: Determinism | None = None,
     ) -> ExecutionResult:
         """`execute` on the executor's thread pool, so the event loop keeps serving other work."""
         self._check_open()
         loop = asyncio.get_running_loop()
-        kwargs: dict[str, Any] = {"limits": limits, "secrets": secrets, "sha256": sha256}
+        kwargs: dict[str, Any] = {"limits": limits, "secrets": secrets, "sha256": sha256, "determinism": determinism}
         return await loop.run_in_executor(self._pool, lambda: self.execute(wasm, input_data, **kwargs))
 
     def close(self) -> None:
