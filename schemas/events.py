@@ -124,6 +124,19 @@ class ExecutionCompleted(Event):
     block_hash: str
     receipt_id: str
     timestamp_ns: int
+    # v2: the result commitment (issue 15; contract/README.md "Result commitment"), defaults = none
+    commitment_version: int = 0
+    wasm_sha256: str = ""
+    builder_id: str = ""
+    engine_id: str = ""
+    input_sha256: str = ""
+    output_sha256: str = ""
+    delivered_sha256: str = ""
+    randomness_proof: str = ""
+    randomness_checked: bool = False
+    io_sha256: str = ""
+    http_calls: int = 0
+    http_bytes: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
