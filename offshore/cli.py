@@ -190,6 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
     from offshore.golive import add_parsers as add_golive_parsers
 
     add_golive_parsers(commands)
+    from offshore.verify import add_parsers as add_verify_parsers
+
+    add_verify_parsers(commands)
     return parser
 
 

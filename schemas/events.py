@@ -65,6 +65,7 @@ class WasmCompiled(Event):
     wasm_size: int
     compile_time_ms: int
     cache_hit: bool
+    builder_id: str = ""  # v2 (issue 15)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,6 +88,13 @@ class ExecutionFinished(Event):
     error: str | None = None
     exit_code: int | None = None
     resources_used: ResourcesUsed
+    # v2: commitment inputs (issue 15) and the recorded-I/O slot (outbound HTTP), defaults = none
+    builder_id: str = ""
+    engine_id: str = ""
+    randomness_proof: str = ""
+    io_sha256: str = ""
+    http_calls: int = 0
+    http_bytes: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -71,6 +71,7 @@ def samples() -> dict[str, Event]:
             wasm_size=48_211,
             compile_time_ms=850,
             cache_hit=False,
+            builder_id="5b0c0b6ee6a1d2f4",
             **head,
         ),
         CompilationFailed(
@@ -93,6 +94,9 @@ def samples() -> dict[str, Event]:
             output=b'{"hello": "world"}',
             resources_used=used,
             exit_code=0,
+            builder_id="5b0c0b6ee6a1d2f4",
+            engine_id="wasmtime-50.0.1+wasi-p1-0a1b2c3d4e5f",
+            randomness_proof="ab" * 64,
             **head,
         ),
         ResolutionSubmitted(

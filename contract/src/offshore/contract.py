@@ -19,8 +19,8 @@ def _json(value):
 
 
 @init
-def new(owner_id, operator_id, pricing=None, default_limits=None):
-    admin.init(owner_id, operator_id, pricing, default_limits)
+def new(owner_id, operator_id, pricing=None, default_limits=None, randomness_public_key=None):
+    admin.init(owner_id, operator_id, pricing, default_limits, randomness_public_key)
     upgrade.stamp()
 
 
@@ -121,3 +121,8 @@ def migrate():
 @view
 def get_state_version():
     _json(upgrade.versions())
+
+
+@call
+def set_randomness_key(public_key=None):
+    admin.set_randomness_key(public_key)
