@@ -45,32 +45,32 @@ def check_key(value):
     return value
 
 
-def _hash(c, name, empty_ok):
+def _hash(c, name, empty_ok, bad):
     value = c.get(name)
     if empty_ok and value == "":
         return value
     if not is_hex(value, 64):
-        fail("commitment." + name + " must be a sha256 in lowercase hex")
+        bad("commitment." + name + " must be a sha256 in lowercase hex")
     return value
 
 
-def _ident(c, name):
+def _ident(c, name, bad):
     value = c.get(name)
     if not isinstance(value, str) or len(value) == 0 or len(value) > MAX_ID_LEN:
-        fail("commitment." + name + " must be a non-empty string of at most " + str(MAX_ID_LEN) + " characters")
+        bad("commitment." + name + " must be a non-empty string of at most " + str(MAX_ID_LEN) + " characters")
     for ch in value:
         o = ord(ch)
         if o <= 32 or o >= 127:
-            fail("commitment." + name + " must be printable ASCII without spaces")
+            bad("commitment." + name + " must be printable ASCII without spaces")
     return value
 
 
-def _count(c, name):
+def _count(c, name, bad):
     value = c.get(name)
     if value is None:
         return 0
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        fail("commitment." + name + " must be a non-negative integer")
+        bad("commitment." + name + " must be a non-negative integer")
     return value
 
 
@@ -79,34 +79,35 @@ def message(request_id, data_id):
     return (PREFIX + near.current_account_id() + ":" + str(request_id) + ":" + data_id).encode()
 
 
-def checked(cfg, req, c, raw_output):
-    # The stored form of a valid commitment, or a panic naming the first bad field. None if absent.
+def checked(cfg, req, c, raw_output, bad):
+    # The stored form of a valid commitment, or bad(reason) for the first bad field (the per-item
+    # resolve raises Invalid: resolve_execution panics, resolve_executions skips the item). None if absent.
     if c is None:
         return None
     if not isinstance(c, dict):
-        fail("response.commitment must be an object")
+        bad("response.commitment must be an object")
     for k in c:
         if k not in FIELDS:
-            fail("unknown commitment field " + str(k))
+            bad("unknown commitment field " + str(k))
     if c.get("version") != VERSION:
-        fail("commitment.version must be " + str(VERSION))
+        bad("commitment.version must be " + str(VERSION))
     out = {
         "version": VERSION,
-        "wasm_sha256": _hash(c, "wasm_sha256", False),
-        "builder_id": _ident(c, "builder_id"),
-        "engine_id": _ident(c, "engine_id"),
-        "input_sha256": _hash(c, "input_sha256", False),
-        "output_sha256": _hash(c, "output_sha256", False),
-        "io_sha256": _hash(c, "io_sha256", True) if c.get("io_sha256") is not None else "",
-        "http_calls": _count(c, "http_calls"),
-        "http_bytes": _count(c, "http_bytes"),
+        "wasm_sha256": _hash(c, "wasm_sha256", False, bad),
+        "builder_id": _ident(c, "builder_id", bad),
+        "engine_id": _ident(c, "engine_id", bad),
+        "input_sha256": _hash(c, "input_sha256", False, bad),
+        "output_sha256": _hash(c, "output_sha256", False, bad),
+        "io_sha256": _hash(c, "io_sha256", True, bad) if c.get("io_sha256") is not None else "",
+        "http_calls": _count(c, "http_calls", bad),
+        "http_bytes": _count(c, "http_bytes", bad),
     }
     stored_input = req.get("input_sha256")
     if stored_input is not None and stored_input != out["input_sha256"]:
-        fail("commitment.input_sha256 does not match the request's input")
+        bad("commitment.input_sha256 does not match the request's input")
     proof = c.get("randomness_proof")
     if not is_hex(proof, 128):
-        fail("commitment.randomness_proof must be a 64-byte ed25519 signature in lowercase hex")
+        bad("commitment.randomness_proof must be a 64-byte ed25519 signature in lowercase hex")
     out["randomness_proof"] = proof
     key = cfg.get("randomness_public_key")
     out["randomness_checked"] = False
@@ -115,7 +116,7 @@ def checked(cfg, req, c, raw_output):
         if not near.ed25519_verify(
             bytes.fromhex(proof), message(req["request_id"], req["data_id"]), bytes.fromhex(key), b""
         ):
-            fail("commitment.randomness_proof is not the randomness key's signature of this request")
+            bad("commitment.randomness_proof is not the randomness key's signature of this request")
         out["randomness_checked"] = True
     out["delivered_sha256"] = near.sha256(raw_output).hex() if raw_output else ""
     return out

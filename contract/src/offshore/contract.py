@@ -37,6 +37,11 @@ def resolve_execution(request_id, response):
 
 
 @call
+def resolve_executions(items):
+    _json(execution.resolve_executions(items))
+
+
+@call
 def on_execution_response(request_id):
     execution.on_execution_response(request_id)
 
@@ -121,6 +126,12 @@ def migrate():
 @view
 def get_state_version():
     _json(upgrade.versions())
+
+
+@view
+def list_pending_before(height, **kwargs):
+    # pending requests created before block `height` (the reconciler's candidates), paged by `from`
+    near.value_return(views.list_pending_before(height, kwargs.get("from"), kwargs.get("limit")))
 
 
 @call

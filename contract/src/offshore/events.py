@@ -12,8 +12,12 @@ VERSION = "1.1.0"  # 1.1.0: execution_completed carries `commitment` (issue 15)
 MAX_LOG_BYTES = 16384  # nearcore's max_total_log_length: one event is the only log of a call
 
 
+def _line(event, data):
+    return "EVENT_JSON:" + json.dumps({"standard": STANDARD, "version": VERSION, "event": event, "data": data})
+
+
 def emit(event, data):
-    line = "EVENT_JSON:" + json.dumps({"standard": STANDARD, "version": VERSION, "event": event, "data": [data]})
+    line = _line(event, [data])
     size = len(line.encode())
     if size > MAX_LOG_BYTES:
         # a clear panic instead of the host's TotalLogLengthExceeded (JSON escapes inflate text)
@@ -61,3 +65,17 @@ def execution_cancelled(request_id, reason, refunded):
         "execution_cancelled",
         {"request_id": str(request_id), "reason": reason, "refunded": str(refunded)},
     )
+
+
+def resolve_skipped(skipped):
+    # skipped: [{request_id, reason}] of one resolve_executions call. The call's return value has them
+    # all; the event keeps as many as fit NEAR's log limit and counts the rest in `omitted`.
+    omitted = 0
+    while True:
+        line = _line("resolve_skipped", [{"skipped": skipped, "omitted": omitted}])
+        if len(line.encode()) <= MAX_LOG_BYTES:
+            break
+        keep = len(skipped) // 2
+        omitted += len(skipped) - keep
+        skipped = skipped[:keep]
+    near.log_utf8(line)

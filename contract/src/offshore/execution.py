@@ -3,6 +3,7 @@ import json
 
 import near
 
+import commitment
 import events
 import pricing
 import state
@@ -140,6 +141,8 @@ def request_execution(code_source, resource_limits, input_data, encrypted_secret
         # compile time at most the allowance it reserved (pricing may change before settlement)
         "max_charge": str(needed),
         "compile_allowance_ms": int(cfg["pricing"]["compile_allowance_ms"]),
+        # what a result commitment's input_sha256 must equal (issue 15)
+        "input_sha256": near.sha256(input_data.encode()).hex(),
     }
     state.save_request(req)
     state.write_json(state.input_key(rid), {"input_data": input_data, "encrypted_secrets": encrypted_secrets})
@@ -149,11 +152,29 @@ def request_execution(code_source, resource_limits, input_data, encrypted_secret
     near.promise_return(promise)
 
 
+class Invalid(Exception):
+    # A resolve item the contract refuses (bad request id, unknown request, malformed response):
+    # resolve_execution panics with the message, resolve_executions skips the item and reports it.
+    pass
+
+
+def _invalid(msg):
+    raise Invalid(msg)
+
+
+# Skip reasons of resolve_item: the request can no longer be resolved (a retry, a race with a
+# cancel or the yield timeout); nothing is written for it.
+NOT_PENDING = "not_pending"
+ALREADY_RESOLVED = "already_resolved"
+YIELD_EXPIRED = "yield_expired"
+INVALID = "invalid"
+
+
 def _uint(value, name):
     if value is None:
         return 0
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        fail(name + " must be a non-negative integer")
+        _invalid(name + " must be a non-negative integer")
     return value
 
 
@@ -175,7 +196,7 @@ def _error_text(error):
     # At most MAX_ERROR_BYTES of UTF-8, cut on a character boundary.
     raw = error.encode()
     if _has_surrogate(raw):
-        fail("response.error contains UTF-16 surrogates: send the arguments as UTF-8 JSON")
+        _invalid("response.error contains UTF-16 surrogates: send the arguments as UTF-8 JSON")
     if len(raw) <= MAX_ERROR_BYTES:
         return error
     for cut in range(MAX_ERROR_BYTES, MAX_ERROR_BYTES - 4, -1):
@@ -186,57 +207,110 @@ def _error_text(error):
     return ""
 
 
-def resolve_execution(request_id, response):
-    # Never parses the output: it is checked for size and UTF-8 and parked as bytes; the callback
-    # returns it as is (Json: validated off chain) or as one JSON string (Text, Bytes). So every
-    # output within max_output_bytes costs a bounded amount of gas and cannot make the callback trap.
-    cfg = state.config()
+def _assert_operator(cfg):
     if near.predecessor_account_id() != cfg["operator_id"]:
         fail("only the operator can resolve executions")
-    req = state.load_request(request_id)
-    if req["status"] != "pending":
-        fail("request " + str(req["request_id"]) + " is not pending (" + req["status"] + ")")
-    if req["resolved"]:
-        fail("request " + str(req["request_id"]) + " is already resolved")
+
+
+def validate_response(cfg, req, response):
+    # -> (parked response, output bytes or None). Raises Invalid. Never parses the output: it is
+    # checked for size and UTF-8 and parked as bytes; the callback returns it as is (Json: validated
+    # off chain) or as one JSON string (Text, Bytes). So every output within max_output_bytes costs a
+    # bounded amount of gas and cannot make the callback trap.
     if not isinstance(response, dict):
-        fail("response must be an object {success, output?, error?, resources_used}")
+        _invalid("response must be an object {success, output?, error?, resources_used}")
     success = response.get("success")
     if not isinstance(success, bool):
-        fail("response.success must be a boolean")
+        _invalid("response.success must be a boolean")
     output = response.get("output")
     raw = None
     if output is not None:
         if not isinstance(output, str):
-            fail("response.output must be a string (base64 for Bytes)")
+            _invalid("response.output must be a string (base64 for Bytes)")
         raw = output.encode()
         if len(raw) > cfg["max_output_bytes"]:
-            fail("response.output exceeds " + str(cfg["max_output_bytes"]) + " bytes (UTF-8)")
+            _invalid("response.output exceeds " + str(cfg["max_output_bytes"]) + " bytes (UTF-8)")
         if _has_surrogate(raw):
-            fail("response.output contains UTF-16 surrogates: send the arguments as UTF-8 JSON")
+            _invalid("response.output contains UTF-16 surrogates: send the arguments as UTF-8 JSON")
     error = response.get("error")
     if error is not None:
         if not isinstance(error, str):
-            fail("response.error must be a string")
+            _invalid("response.error must be a string")
         error = _error_text(error)
     used = response.get("resources_used")
     if used is None:
         used = {}
     if not isinstance(used, dict):
-        fail("response.resources_used must be an object")
-    rid = req["request_id"]
+        _invalid("response.resources_used must be an object")
     if success and req["response_format"] == "Json" and (raw is None or len(raw.strip()) == 0):
         success = False
         error = "invalid_output: empty output is not valid JSON"
-    resp = {"success": success, "error": error, "resources_used": _capped_usage(req, used)}
+    return {"success": success, "error": error, "resources_used": _capped_usage(req, used)}, raw
+
+
+def resolve_item(cfg, request_id, response):
+    # Resolves one request: returns None, or (reason, message) when it can no longer be resolved
+    # (NOT_PENDING, ALREADY_RESOLVED, YIELD_EXPIRED; nothing written). Raises Invalid for a bad item.
+    req = state.load_request(request_id, _invalid)
+    rid = req["request_id"]
+    if req["status"] != "pending":
+        return NOT_PENDING, "request " + str(rid) + " is not pending (" + req["status"] + ")"
+    if req["resolved"]:
+        return ALREADY_RESOLVED, "request " + str(rid) + " is already resolved"
+    resp, raw = validate_response(cfg, req, response)
+    # The result commitment (issue 15): checked here, so the batch method carries it too.
+    proof = commitment.checked(cfg, req, response.get("commitment"), raw, _invalid)
+    # Resumed before anything is written, so an expired yield leaves nothing behind; the callback
+    # runs in a later receipt and sees what this call writes below.
+    if not near.promise_yield_resume(bytes.fromhex(req["data_id"]), json.dumps({"stored": True})):
+        return YIELD_EXPIRED, "the yield of request " + str(rid) + " has expired"
     # Parked in state (never in the 1024-byte yield payload): the callback reads it, and if the
     # callback fails, cancel_stale_execution settles the request from it.
     state.write_json(state.output_key(rid), resp)
-    if success and raw is not None and len(raw) > 0:
+    if resp["success"] and raw is not None and len(raw) > 0:
         near.storage_write(state.value_key(rid), raw)
-    if not near.promise_yield_resume(bytes.fromhex(req["data_id"]), json.dumps({"stored": True})):
-        fail("the yield of request " + str(rid) + " has expired")
     req["resolved"] = True
+    req["commitment"] = proof
     state.save_request(req)
+    return None
+
+
+def resolve_execution(request_id, response):
+    cfg = state.config()
+    _assert_operator(cfg)
+    try:
+        skipped = resolve_item(cfg, request_id, response)
+    except Invalid as e:
+        fail(str(e))
+    if skipped is not None:
+        fail(skipped[1])
+
+
+def resolve_executions(items):
+    # Batch settlement (operator): each item {request_id, response} resumes its own yield. An item
+    # that is no longer resolvable or is invalid is skipped and reported (return value and a
+    # resolve_skipped event); the others are resolved. Only a malformed call panics.
+    cfg = state.config()
+    _assert_operator(cfg)
+    if not isinstance(items, list):
+        fail("items must be a list of {request_id, response}")
+    resolved = []
+    skipped = []
+    for item in items:
+        rid = item.get("request_id") if isinstance(item, dict) else None
+        try:
+            if not isinstance(item, dict):
+                _invalid("an item must be an object {request_id, response}")
+            why = resolve_item(cfg, rid, item.get("response"))
+        except Invalid as e:
+            why = (INVALID, str(e))
+        if why is None:
+            resolved.append(str(rid))
+        else:
+            skipped.append({"request_id": str(rid), "reason": why[0], "message": why[1]})
+    if skipped:
+        events.resolve_skipped([{"request_id": s["request_id"], "reason": s["reason"]} for s in skipped])
+    return {"resolved": resolved, "skipped": skipped}
 
 
 def _refund(account_id, amount):

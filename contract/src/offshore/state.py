@@ -121,24 +121,25 @@ def remove_pending(request_id):
         write_json(PENDING, ids)
 
 
-def parse_request_id(value):
-    # request ids travel as decimal strings (JSON numbers are accepted too)
+def parse_request_id(value, reject=fail):
+    # request ids travel as decimal strings (JSON numbers are accepted too). `reject` is fail (panic)
+    # everywhere but in resolve_executions, where a bad item is skipped instead of aborting the batch.
     if isinstance(value, bool):
-        fail("request_id must be a decimal string")
+        reject("request_id must be a decimal string")
     if isinstance(value, int):
         rid = value
     elif isinstance(value, str) and len(value) > 0 and len(value) <= 20 and value.isdigit():
         rid = int(value)
     else:
-        fail("request_id must be a decimal string")
+        reject("request_id must be a decimal string")
     if rid < 1:
-        fail("request_id must be positive")
+        reject("request_id must be positive")
     return rid
 
 
-def load_request(request_id):
-    rid = parse_request_id(request_id)
+def load_request(request_id, reject=fail):
+    rid = parse_request_id(request_id, reject)
     req = get_request(rid)
     if req is None:
-        fail("unknown request " + str(rid))
+        reject("unknown request " + str(rid))
     return req

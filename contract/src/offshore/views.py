@@ -14,24 +14,68 @@ def get_request(request_id):
     return state.get_request_with_input(state.parse_request_id(request_id))
 
 
+def _page_limit(limit):
+    if limit is None:
+        limit = 50
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        fail("limit must be a positive integer")
+    return MAX_PAGE if limit > MAX_PAGE else limit
+
+
+def _with_input(rid, record):
+    # the stored record and its input object spliced into one object, without parsing either
+    inp = near.storage_read(state.input_key(rid))
+    return record if inp is None else record[:-1] + b", " + inp[1:]
+
+
 def list_pending(from_id, limit):
     # Returns the JSON text itself: each stored record and its input object are spliced into one
     # object and joined without being parsed and dumped again (MicroPython's json costs ~2 TGas per
     # KB). Same shape as get_request.
     start = 0 if from_id is None else state.parse_request_id(from_id)
-    if limit is None:
-        limit = 50
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        fail("limit must be a positive integer")
-    if limit > MAX_PAGE:
-        limit = MAX_PAGE
+    limit = _page_limit(limit)
+    out = []
+    for rid in state.pending_ids():
+        if rid < start:
+            continue
+        out.append(_with_input(rid, near.storage_read(state.request_key(rid))))
+        if len(out) >= limit:
+            break
+    return b"[" + b",".join(out) + b"]"
+
+
+def _created_height(record):
+    # Read without parsing the record (gas): every string inside it is JSON-escaped, so the only
+    # unescaped `"created_height":` is the key itself.
+    key = b'"created_height":'
+    i = record.find(key)
+    if i < 0:
+        return 0  # a record older than the field: created before any height asked for
+    i += len(key)
+    while record[i] == 32:
+        i += 1
+    j = i
+    while 48 <= record[j] <= 57:
+        j += 1
+    return int(record[i:j])
+
+
+def list_pending_before(height, from_id, limit):
+    # Pending requests created before block `height`, ascending id, same shape as get_request. Ids
+    # grow with the height they were created at, so the scan stops at the first younger request:
+    # the records read are the page plus one, whatever the number of younger pending requests.
+    if isinstance(height, bool) or not isinstance(height, int) or height < 0:
+        fail("height must be a non-negative integer")
+    start = 0 if from_id is None else state.parse_request_id(from_id)
+    limit = _page_limit(limit)
     out = []
     for rid in state.pending_ids():
         if rid < start:
             continue
         record = near.storage_read(state.request_key(rid))
-        inp = near.storage_read(state.input_key(rid))
-        out.append(record if inp is None else record[:-1] + b", " + inp[1:])
+        if _created_height(record) >= height:
+            break
+        out.append(_with_input(rid, record))
         if len(out) >= limit:
             break
     return b"[" + b",".join(out) + b"]"
