@@ -84,6 +84,9 @@ class Settings(BaseSettings):
         "", description="Comma-separated dirs file:// repos may live under; empty = <state_dir>/repos."
     )
     max_checkout_bytes: int = Field(256 * 1024 * 1024, gt=0, description="Byte quota of one repo checkout.")
+    randomness_key: SecretStr = Field(
+        SecretStr(""), description="Hex ed25519 seed of the platform randomness key (execute only; secret)."
+    )
 
 
 @cache

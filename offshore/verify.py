@@ -90,6 +90,7 @@ class Rederived:
     build_error: str | None
     builder_id: str
     engine_id: str
+    second_build: str | None = None  # sha256 of a fresh second build, made when the first differs
     run: Any | None = None  # executor.ExecutionResult
     not_run: str | None = None  # why there is no re-run (verdict text)
     delivered_sha256: str | None = None  # of the output settle would send for the re-run's stdout
@@ -195,10 +196,7 @@ def checks(on: OnChain, re: Rederived) -> list[Check]:
         out.append(Check("randomness proof", "no published key", "-", INFO))
     if on.input_data is not None:
         out.append(_same("input sha256", str(c.get("input_sha256", "")), sha256_hex(on.input_data.encode())))
-    if re.wasm_sha256 is None:
-        out.append(Check("wasm sha256", str(c.get("wasm_sha256", "")), f"build failed: {re.build_error}", MISMATCH))
-    else:
-        out.append(_same("wasm sha256", str(c.get("wasm_sha256", "")), re.wasm_sha256, fail=NOT_REPRODUCIBLE))
+    out.append(_wasm_check(str(c.get("wasm_sha256", "")), re))
     out.append(Check("builder id", str(c.get("builder_id", "")), re.builder_id,
                      MATCH if c.get("builder_id") == re.builder_id else INFO))  # fmt: skip
     out.append(Check("engine id", str(c.get("engine_id", "")), re.engine_id,
@@ -225,6 +223,18 @@ def checks(on: OnChain, re: Rederived) -> list[Check]:
                      MATCH if not io or re.run is not None else NEEDS_IO))  # fmt: skip
     out.extend(_charge_checks(on))
     return out
+
+
+def _wasm_check(committed: str, re: Rederived) -> Check:
+    """Same sha256 as committed; else a second fresh build tells a lying operator (both local builds
+    agree: the committed wasm is not the source's) from a non-reproducible build (they differ)."""
+    if re.wasm_sha256 is None:
+        return Check("wasm sha256", committed, f"build failed: {re.build_error}", MISMATCH)
+    if committed == re.wasm_sha256:
+        return _same("wasm sha256", committed, re.wasm_sha256)
+    if re.second_build is not None and re.second_build != re.wasm_sha256:
+        return Check("wasm sha256", committed, f"{re.wasm_sha256} then {re.second_build}", NOT_REPRODUCIBLE)
+    return Check("wasm sha256", committed, f"{re.wasm_sha256} (built twice)", MISMATCH)
 
 
 def _charge_checks(on: OnChain) -> list[Check]:
@@ -470,8 +480,11 @@ class Verifier:
         assert wasm is not None
         runner = self.executor()
         engine = runner.engine_id(wasm)
-        base = Rederived(built.sha256, None, builder, engine)
         c = on.commitment
+        second = None
+        if c is not None and c.get("wasm_sha256") != built.sha256:
+            second = self._fresh_build(src, cfg)
+        base = Rederived(built.sha256, None, builder, engine, second_build=second)
         if c is None or rec.get("status") not in ("completed", "failed"):
             return base
         if str(rec.get("error") or "").startswith("timeout"):
@@ -500,6 +513,25 @@ class Verifier:
         )
         delivered, delivered_error = _delivered(str(rec.get("response_format") or "Text"), run)
         return _replace(base, run=run, delivered_sha256=delivered, delivered_error=delivered_error)
+
+    def _fresh_build(self, src: Mapping[str, Any], cfg: Any) -> str | None:
+        """A second build of the source into an empty store (no cache): its sha256, None if it failed."""
+        import tempfile
+
+        import executor
+
+        with tempfile.TemporaryDirectory(prefix="offshore-verify-") as tmp:
+            store = executor.ArtifactStore(executor.StoreConfig(root=Path(tmp)))
+            try:
+                return executor.compile_source(
+                    executor.CodeSource(
+                        repo=src["repo"], commit=src["commit"], build_target=src["build_target"], path=src.get("path")
+                    ),
+                    store=store,
+                    config=cfg,
+                ).sha256
+            except executor.ExecutorError:
+                return None
 
 
 def _replace(base: Rederived, **changes: Any) -> Rederived:
