@@ -278,3 +278,5 @@ class CompileResult:
     build_target: BuildTarget
     path: str | None
     log: str = ""
+    builder_id: str = ""
+    """Toolchain identity of the build (`builder_id(config)`): part of the result commitment."""

@@ -167,8 +167,6 @@ def checks(on: OnChain, re: Rederived) -> list[Check]:
     rec = on.record
     status = str(rec.get("status"))
     out: list[Check] = []
-    if status in ("pending",):
-        return [Check("status", status, "-", MISMATCH if rec.get("resolved") else INFO)]
     if status in ("timed_out", "cancelled"):
         charged = str(rec.get("payment_charged") or "0")
         return [Check("status", status, "refund in full", MATCH if charged == "0" else MISMATCH)]
@@ -383,6 +381,8 @@ async def read_on_chain(chain: _Chain, request_id: str) -> OnChain:
     record = await chain.view("get_request", {"request_id": request_id})
     if not isinstance(record, dict):
         raise VerifyError(f"request {request_id}: unexpected get_request answer")
+    if record.get("status") == "pending":
+        raise VerifyError(f"request {request_id} is not settled yet (pending at the final block)")
     config = await chain.view("get_config", {})
     created = int(record["created_height"])
     input_data: str | None = None
