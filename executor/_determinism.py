@@ -13,6 +13,10 @@ imports on the linker (`Linker.allow_shadowing` after `define_wasi`, checked on 
 - `clock_res_get`: `TICK_NS` for every clock.
 - `poll_oneoff`: a sleep advances the virtual clock by its timeout and returns at once (fd
   subscriptions are reported ready at once). Sleeping never blocks a worker and never changes a result.
+- `fd_write` (stdout, stderr): captured by the run's capped sinks; the write that overflows stdout
+  traps the guest right there, so an output flood stops at the same instruction on every run (a
+  stop at the next epoch tick would make its fuel depend on timing). Other fds: EBADF (a guest has
+  no writable file).
 
 The per-run state lives in a thread-local: a guest runs on the calling thread and its host calls come
 back on that thread, so the linker's functions (shared by every store) find their run without a
@@ -25,7 +29,7 @@ import os
 import struct
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,7 +43,7 @@ WASI_MODULE = "wasi_snapshot_preview1"
 TICK_NS = 1_000
 """Virtual nanoseconds one clock read takes (and the reported resolution of every clock)."""
 
-_ESUCCESS, _EFAULT, _EINVAL, _ENOTSUP = 0, 21, 28, 58
+_ESUCCESS, _EBADF, _EFAULT, _EINVAL, _ENOTSUP = 0, 8, 21, 28, 58
 _CLOCK_REALTIME, _CLOCK_MONOTONIC, _CLOCK_PROCESS, _CLOCK_THREAD = 0, 1, 2, 3
 _SUB_SIZE, _EVENT_SIZE = 48, 32
 _TAG_CLOCK = 0
@@ -55,6 +59,7 @@ class _Run:
     elapsed_ns: int = 0
     random_bytes: int = 0
     sleeps: list[int] = field(default_factory=list)
+    sinks: dict[int, Callable[[bytes], int | None]] = field(default_factory=dict)
 
     def now(self, clock: int) -> int | None:
         if clock == _CLOCK_REALTIME:
@@ -73,13 +78,20 @@ def fresh() -> Determinism:
 
 
 @contextmanager
-def deterministic(det: Determinism) -> Iterator[None]:
-    """Makes `det` the source of randomness and time for guests run on this thread inside the block."""
+def deterministic(
+    det: Determinism,
+    *,
+    stdout: Callable[[bytes], int | None] | None = None,
+    stderr: Callable[[bytes], int | None] | None = None,
+) -> Iterator[None]:
+    """Makes `det` the source of randomness and time for guests run on this thread inside the block;
+    `stdout`/`stderr` receive the guest's writes (a non-None return from stdout: over the cap, trap)."""
     if len(det.seed) != 32:
         raise ValueError("the randomness seed is 32 bytes")
     stream = Cipher(algorithms.ChaCha20(det.seed, b"\0" * 16), mode=None).encryptor()
     previous = getattr(_LOCAL, "run", None)
-    _LOCAL.run = _Run(time_ns=det.time_ns, stream=stream)
+    sinks = {fd: sink for fd, sink in ((1, stdout), (2, stderr)) if sink is not None}
+    _LOCAL.run = _Run(time_ns=det.time_ns, stream=stream, sinks=sinks)
     try:
         yield
     finally:
@@ -190,6 +202,29 @@ def _poll_oneoff(caller: wasmtime.Caller, subs_ptr: int, events_ptr: int, nsubs:
     return _ESUCCESS
 
 
+def _fd_write(caller: wasmtime.Caller, fd: int, iovs: int, iovs_len: int, nwritten: int) -> int:
+    run, mem = _current(), _memory(caller)
+    if run is None or mem is None:
+        return _ENOTSUP
+    sink = run.sinks.get(fd)
+    if sink is None:
+        return _EBADF
+    if not (_in_bounds(caller, mem, iovs, iovs_len * 8) and _in_bounds(caller, mem, nwritten, 4)):
+        return _EFAULT
+    table = bytes(mem.read(caller, iovs, iovs + iovs_len * 8))
+    data = bytearray()
+    for i in range(iovs_len):
+        ptr, size = struct.unpack_from("<II", table, i * 8)
+        if not _in_bounds(caller, mem, ptr, size):
+            return _EFAULT
+        if size:
+            data += mem.read(caller, ptr, ptr + size)
+    if sink(bytes(data)) is not None:
+        raise wasmtime.Trap("offshore: stdout over its cap")  # stops here: the same fuel on every run
+    mem.write(caller, struct.pack("<I", len(data)), nwritten)
+    return _ESUCCESS
+
+
 def define_deterministic_wasi(linker: wasmtime.Linker) -> None:
     """Shadows WASI's entropy, clocks and sleep on `linker` (after `define_wasi`, shadowing allowed)."""
     i32, i64 = wasmtime.ValType.i32(), wasmtime.ValType.i64()
@@ -198,3 +233,4 @@ def define_deterministic_wasi(linker: wasmtime.Linker) -> None:
     linker.define_func(WASI_MODULE, "clock_time_get", wasmtime.FuncType([i32, i64, i32], [i32]), _clock_time_get, True)
     linker.define_func(WASI_MODULE, "clock_res_get", wasmtime.FuncType([i32, i32], [i32]), _clock_res_get, True)
     linker.define_func(WASI_MODULE, "poll_oneoff", wasmtime.FuncType([i32] * 4, [i32]), _poll_oneoff, True)
+    linker.define_func(WASI_MODULE, "fd_write", wasmtime.FuncType([i32] * 4, [i32]), _fd_write, True)

@@ -376,7 +376,7 @@ class PythonRuntime:
                 if path is not None:
                     wasi.stdin_file = path
                 store.set_wasi(wasi)
-            with deterministic(determinism or fresh()):
+            with deterministic(determinism or fresh(), stdout=out, stderr=err):
                 exit_code, failure, memory_bytes, remaining = _call_guest(store, self._pre, _call_reactor)
         finally:
             _RUNS.pop(run_id, None)

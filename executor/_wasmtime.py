@@ -382,7 +382,7 @@ class WasmRuntime:
                 if path is not None:
                     wasi.stdin_file = path
                 store.set_wasi(wasi)
-            with deterministic(determinism or fresh()):
+            with deterministic(determinism or fresh(), stdout=out, stderr=err):
                 exit_code, failure, memory_bytes, remaining = _call_guest(store, prepared.pre, _call_start)
         finally:
             _RUNS.pop(run_id, None)

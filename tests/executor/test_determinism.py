@@ -125,3 +125,26 @@ def test_the_seed_proof_fails_for_any_other_key() -> None:
     assert not rnd.check(public, proof, CONTRACT, "8", DATA_ID)  # bound to the request
     assert not rnd.check(public, proof, CONTRACT, "7", "cd" * 32)  # and to its yield
     assert rnd.sign(KEY, CONTRACT, "7", DATA_ID) == proof  # ed25519 is deterministic: no re-roll
+
+
+def test_an_output_flood_stops_at_the_same_instruction_every_time(executor: Executor, guests: dict[str, bytes]) -> None:
+    """The overflowing write traps at once: the fuel does not depend on when an epoch tick comes."""
+    runs = [executor.execute(guests["output_flood"], determinism=_det("10")) for _ in range(3)]
+    assert {r.error_kind for r in runs} == {ErrorKind.OUTPUT_TOO_LARGE}
+    assert len({r.instructions for r in runs}) == 1 and runs[0].instructions > 0
+    assert len({r.stdout for r in runs}) == 1
+
+
+def test_writes_to_other_fds_fail_cleanly(executor: Executor) -> None:
+    wat = """
+    (module
+      (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+      (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+      (memory (export "memory") 1)
+      (func (export "_start")
+        (i32.store (i32.const 0) (i32.const 16))
+        (i32.store (i32.const 4) (i32.const 4))
+        (call $exit (call $w (i32.const 7) (i32.const 0) (i32.const 1) (i32.const 8)))))
+    """
+    result = executor.execute(bytes(wasmtime.wat2wasm(wat)))
+    assert result.error_kind is ErrorKind.NONZERO_EXIT and result.exit_code == 8  # EBADF
