@@ -217,7 +217,15 @@ def test_alert_rules_use_only_exported_metrics_and_labels() -> None:
 
 def test_label_values_in_rules_are_ones_the_code_emits() -> None:
     """Stages and outcomes in matchers must be values the code uses (a typo matches nothing, silently)."""
-    emitters = ("streams/worker.py", "indexer/follower.py", "projector/_loop.py", "streams/keystore.py")
+    emitters = (
+        "streams/shell.py",
+        "streams/compile/agent.py",
+        "streams/execute/agent.py",
+        "streams/settle/agent.py",
+        "indexer/follower.py",
+        "projector/_loop.py",
+        "streams/keystore.py",
+    )
     sources = "\n".join((REPO / path).read_text() for path in emitters)
     for name, expr in _rule_exprs():
         for label, value in re.findall(r'\b(stage|outcome|type|direction)="([^"]+)"', expr):
