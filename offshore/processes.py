@@ -57,6 +57,7 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
         operator_id=settings.operator_id,
         operator_keys=keys,
         keystore_master_key=settings.keystore_master_key.get_secret_value() or None,
+        randomness_key=settings.randomness_key.get_secret_value() or None,
         compile=executor.CompileConfig(
             allow_file_urls=settings.allow_file_urls,
             allowed_file_roots=_file_url_roots(settings, state),
