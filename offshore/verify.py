@@ -75,6 +75,8 @@ class OnChain:
     completed_height: int | None
     pricing: Mapping[str, Any]
     randomness_key: str | None
+    pricing_note: str = "at the settlement block"
+    """Which pricing the charge is recomputed with (a non-archival RPC may have dropped that block's state)."""
 
     @property
     def commitment(self) -> Mapping[str, Any] | None:
@@ -173,7 +175,9 @@ def checks(on: OnChain, re: Rederived) -> list[Check]:
     error = str(rec.get("error") or "")
     c = on.commitment
     if c is None:
-        if error.startswith("compile_"):
+        if wall_clock_outcome(error):
+            out.append(Check("build", error.split(":", 1)[0], "-", ATTESTED))
+        elif error.startswith("compile_"):
             built = re.wasm_sha256 is None
             out.append(
                 Check("build", "failed", "failed" if built else f"built {re.wasm_sha256}", MATCH if built else MISMATCH)
@@ -235,6 +239,15 @@ def _wasm_check(committed: str, re: Rederived) -> Check:
     return Check("wasm sha256", committed, f"{re.wasm_sha256} (built twice)", MISMATCH)
 
 
+def wall_clock_outcome(error: str) -> bool:
+    """A failure decided by a clock (run, build or module compile over its time), not by the program:
+    it cannot be reproduced, so it is operator-attested rather than compared."""
+    kind = error.split(":", 1)[0]
+    if kind in ("timeout", "compile_build_timeout"):
+        return True
+    return kind in ("invalid_module", "compile_invalid_artifact") and ("took over" in error or "of CPU" in error)
+
+
 def _charge_checks(on: OnChain) -> list[Check]:
     rec = on.record
     used = rec.get("resources_used") or {}
@@ -243,6 +256,7 @@ def _charge_checks(on: OnChain) -> list[Check]:
     expected = str(expected_charge(rec, on.pricing))
     total_ok = int(charged) + int(refunded) == int(rec["payment"])
     return [
+        Check("pricing", on.pricing_note, "-", MATCH if on.pricing_note == "at the settlement block" else INFO),
         Check("time_ms", str(used.get("time_ms", 0)), "-", ATTESTED),
         Check("compile_time_ms", str(used.get("compile_time_ms", 0)), "-", ATTESTED),
         _same("charge (yocto)", charged, expected),
@@ -400,9 +414,15 @@ async def read_on_chain(chain: _Chain, request_id: str) -> OnChain:
             ):
                 completed = height
                 break
-    pricing = await chain.view("get_pricing", {}, block_id=completed) if completed else config.get("pricing")
+    pricing, pricing_note = None, "at the settlement block"
+    if completed:
+        try:
+            pricing = await chain.view("get_pricing", {}, block_id=completed)
+        except VerifyError as exc:  # e.g. GARBAGE_COLLECTED_BLOCK on a non-archival RPC
+            pricing_note = f"current (block {completed}: {exc})"
     if pricing is None:
         pricing = await chain.view("get_pricing", {})
+        pricing_note = pricing_note if completed else "current (settlement block not found)"
     return OnChain(
         contract_id=chain.contract_id,
         request_id=request_id,
@@ -412,6 +432,7 @@ async def read_on_chain(chain: _Chain, request_id: str) -> OnChain:
         completed_height=completed,
         pricing=pricing,
         randomness_key=config.get("randomness_public_key"),
+        pricing_note=pricing_note,
     )
 
 
@@ -487,7 +508,7 @@ class Verifier:
         base = Rederived(built.sha256, None, builder, engine, second_build=second)
         if c is None or rec.get("status") not in ("completed", "failed"):
             return base
-        if str(rec.get("error") or "").startswith("timeout"):
+        if wall_clock_outcome(str(rec.get("error") or "")):
             return _replace(base, not_run=ATTESTED)  # a wall-clock outcome: cannot be reproduced
         if on.has_secrets and self.secrets is None:
             return _replace(base, not_run=NEEDS_SECRETS)
@@ -591,7 +612,13 @@ async def verify_requests(
             for i, rid in enumerate(ids):
                 if progress is not None:
                     progress(i + 1, len(ids), f"verifying request {rid}")
-                on = await read_on_chain(chain, rid)
+                try:
+                    on = await read_on_chain(chain, rid)
+                except VerifyError as exc:
+                    if len(ids) == 1:
+                        raise  # the one request asked for: a usage error (exit 2)
+                    reports.append(Report(rid, [Check("chain", str(exc)[:80], "-", MISMATCH)]))
+                    continue
                 re = await asyncio.to_thread(verifier.rederive, on)
                 reports.append(Report(rid, checks(on, re)))
     finally:

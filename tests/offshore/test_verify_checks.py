@@ -106,3 +106,16 @@ def test_secrets_file_json_or_lines_and_errors_never_echo_values(tmp_path: Path)
     with pytest.raises(ConfigError) as err:
         read_secrets_file(path)
     assert "s3cret" not in str(err.value) and "line 1" in str(err.value)
+
+
+def test_clock_decided_failures_are_attested() -> None:
+    from offshore.verify import wall_clock_outcome
+
+    assert wall_clock_outcome("timeout: over 1 s wall clock")
+    assert wall_clock_outcome("compile_build_timeout: compiling the module took over 3.0 s")
+    assert wall_clock_outcome("invalid_module: compiling the module took over 30.0 s")
+    assert not wall_clock_outcome("invalid_module: not a wasm binary (bad magic)")
+    assert not wall_clock_outcome("compile_build_failed: build failed (exit 1)")
+    rec = _record(error="compile_build_timeout: compiling the module took over 3.0 s")
+    found = checks(_on(rec), Rederived("c" * 64, None, "b", "e"))
+    assert found[0].name == "build" and found[0].verdict == ATTESTED and verdict(found) == "verified"
