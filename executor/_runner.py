@@ -82,7 +82,9 @@ class Executor:
         """
         self._check_open()
         if _pybundle.is_bundle(wasm):  # a `python` build's artifact: code for the shared interpreter
-            return self.python_runtime().run(
+            runtime = self.python_runtime()
+            runtime.warm()  # idempotent: waits for a warm-up in progress, or loads the interpreter now
+            return runtime.run(
                 wasm,
                 input_data,
                 limits=limits or Limits(),

@@ -388,9 +388,38 @@ async def _events(chain: _Chain, height: int) -> list[Any]:
     return [] if block is None else events_in_block(block, chain.contract_id)
 
 
+async def _completes(chain: _Chain, height: int, request_id: str) -> bool:
+    from schemas import ExecutionCompleted
+
+    return any(isinstance(e, ExecutionCompleted) and e.request_id == request_id for e in await _events(chain, height))
+
+
+async def _block_with_time(chain: _Chain, lo: int, hi: int, timestamp_ns: Any) -> int | None:
+    """The height whose block timestamp is `timestamp_ns` (the callback's block: the contract records
+    `completed_at_ns` from it), by bisection over lo..hi: ~10 block reads instead of a scan."""
+    from indexer.core import block_info
+
+    if not isinstance(timestamp_ns, int):
+        return None
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        block = await chain.block(mid)
+        if block is None:  # a skipped height: the scan fallback handles what bisection misses
+            lo = mid + 1
+            continue
+        ts = block_info(block).timestamp_ns
+        if ts == timestamp_ns:
+            return mid
+        if ts < timestamp_ns:
+            lo = mid + 1
+        else:
+            hi = mid - 1
+    return None
+
+
 async def read_on_chain(chain: _Chain, request_id: str) -> OnChain:
     """The request, its input (execution_requested), its completion block, pricing and randomness key."""
-    from schemas import ExecutionCompleted, ExecutionRequested
+    from schemas import ExecutionRequested
 
     record = await chain.view("get_request", {"request_id": request_id})
     if not isinstance(record, dict):
@@ -404,14 +433,14 @@ async def read_on_chain(chain: _Chain, request_id: str) -> OnChain:
     for ev in await _events(chain, created):
         if isinstance(ev, ExecutionRequested) and ev.request_id == request_id:
             input_data, has_secrets = ev.input_data, bool(ev.encrypted_secrets)
-    completed: int | None = None
-    if record.get("status") != "pending":
-        final = await chain.final_height()
-        last = min(final, int(record.get("yield_deadline_height") or created + 200) + 5)
+    final = await chain.final_height()
+    last = min(final, int(record.get("yield_deadline_height") or created + 200) + 5)
+    completed = await _block_with_time(chain, created, last, record.get("completed_at_ns"))
+    if completed is not None and not await _completes(chain, completed, request_id):
+        completed = None
+    if completed is None:  # not found by time (skipped blocks, a recovered callback): scan the window
         for height in range(created, last + 1):
-            if any(
-                isinstance(e, ExecutionCompleted) and e.request_id == request_id for e in await _events(chain, height)
-            ):
+            if await _completes(chain, height, request_id):
                 completed = height
                 break
     pricing, pricing_note = None, "at the settlement block"
