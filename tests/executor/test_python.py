@@ -190,3 +190,10 @@ def test_interpreter_loads_from_the_cache_with_its_own_engine(py: Executor) -> N
         again.close()
     assert PYTHON_ENGINE.wasm_exceptions  # the interpreter needs them; plain guests' engine is separate
     assert py.python_runtime().fingerprint != engine_fingerprint(py.config.engine)
+
+
+def test_a_run_without_a_warm_up_loads_the_interpreter_itself() -> None:
+    """A fresh Executor (e.g. `offshore verify`'s) must not wait forever for a warm-up nobody started."""
+    with Executor(ExecutorConfig(module_cache_dir=None, python_cache_dir=PY_CACHE)) as ex:
+        result = ex.execute(pack({"main.py": b"print('ok')"}), limits=ROOMY)
+        assert result.success and result.stdout == b"ok\n"
