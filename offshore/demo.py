@@ -3,7 +3,9 @@
 Starts broker, Postgres, the devnet with the contract, the indexer, every stage and the projector;
 sends requests from two client accounts (successes, fuel exhaustion, a compile error, a trap, a
 memory bomb, a request with an encrypted secret, a price oracle over guest HTTP, ...); waits until
-each is settled on chain; prints what the contract's events say, then the billing view from Postgres; stops everything.
+each is settled on chain; prints what the contract's events say, then the billing view from
+Postgres; verifies every settled request from the chain alone (`offshore verify`: rebuild, re-run
+with the recorded seed, compare); stops everything. Exits non-zero if a request does not verify.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 from executor.testing_http import MockWeb
 from offshore.client import PYTHON_DEFAULT_LIMITS
+from offshore.errors import OffshoreError
 from offshore.local import CLIENTS, LocalPlatform, PlatformInfo
 from offshore.settings import Settings
 from schemas import ExecutionCompleted, ExecutionFinished
@@ -44,7 +47,7 @@ CASES: tuple[Case, ...] = (
     Case("echo json", "json_echo", '{"hello": "near"}', "Json"),
     Case("echo list", "json_echo", "[1, 2, 3]", "Json"),
     Case("echo text", "json_echo", '"offshore"', "Json"),
-    Case("dice", "random_range", '{"min": 1, "max": 6}', "Json"),
+    Case("dice", "dice", "3", "Json"),
     Case("lottery", "random_range", '{"min": 1, "max": 49}', "Json"),
     Case("sha256 abc", "sha256", "abc"),
     Case("sha256 empty", "sha256", ""),
@@ -61,7 +64,7 @@ CASES: tuple[Case, ...] = (
     Case("deep recursion", "deep_recursion"),
     Case("exit code", "exit_code"),
     Case("output flood", "output_flood"),
-    Case("blocked sleep", "sleeper"),
+    Case("virtual sleep", "sleeper"),
     Case("compile error", "<broken>"),
     Case("bytes echo", "json_echo", '{"b": 1}', "Bytes"),
     Case("sha256 again", "sha256", "abc"),
@@ -107,10 +110,46 @@ def run_demo(settings: Settings, out: Out = print) -> None:
         out("")
         out("billing (Postgres view billing_daily):")
         out(_billing(info))
+        out("")
+        verified = _verify_all(info, state, roots, results, out)
     finally:
         platform.stop()
         api.close()
         out(f"demo: everything stopped; {time.monotonic() - started:.1f}s in all")
+    if not verified:
+        raise OffshoreError("demo: a settled request did not verify (see the table above)")
+
+
+def _verify_all(info: PlatformInfo, state: Path, roots: str, results: list[_Sent], out: Out) -> bool:
+    """`offshore verify` of every settled request, from the chain alone (issue 15): rebuilds (the
+    cargo guest from the demo's prebuilt cache), re-runs with the recorded seed and time, compares
+    output, fuel and charge. The demo knows the secret of its secret case, as its owner would."""
+    import shutil
+
+    from offshore.settings import load_settings
+    from offshore.verify import render, verify_requests
+
+    settings = load_settings(
+        near_rpc_url=info.rpc_url,
+        block_api_url=info.block_api_url,
+        contract_id=info.contract_id,
+        allow_file_urls=True,
+        file_url_roots=roots,
+        state_dir=state / "verifier",
+    )
+    cache = state / "verifier" / "verify" / "artifacts"
+    for sub in ("blobs", "refs"):
+        shutil.copytree(_PREBUILT.resolve() / "artifacts" / sub, cache / sub, dirs_exist_ok=True)
+    ids = [r.request_id for r in results if r.status != "pending"]
+    secret = next((c.secret for c in CASES if c.secret), None)
+    started = time.monotonic()
+    out(f"demo: verifying {len(ids)} settled requests from the chain (offshore verify) ...")
+    reports = asyncio.run(verify_requests(settings, ids, secrets=secret))
+    out(render(reports, detail=False))
+    ok = [r for r in reports if not r.verdict.startswith("FAILED")]
+    seconds = time.monotonic() - started
+    out(f"{len(ok)} of {len(reports)} requests verified in {seconds:.1f}s ({seconds / max(len(reports), 1):.2f}s each)")
+    return len(ok) == len(reports)
 
 
 @dataclass(frozen=True)

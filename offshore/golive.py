@@ -240,7 +240,13 @@ async def _deploy(args: argparse.Namespace, settings: Settings) -> int:
     async with _account(settings, _rpc(settings, args), contract_id, key) as acc:
         if await _code_hash_on_chain(acc, contract_id) != EMPTY_CODE_HASH:
             raise ConfigError(f"{contract_id} already has a contract: use `offshore contract upgrade`")
-        init = json.dumps({"owner_id": owner, "operator_id": operator}).encode()
+        init_args = {"owner_id": owner, "operator_id": operator}
+        if settings.randomness_key.get_secret_value():  # publish the randomness key (issue 15)
+            from executor import randomness
+
+            secret = randomness.private_key(settings.randomness_key.get_secret_value())
+            init_args["randomness_public_key"] = randomness.public_key_hex(secret)
+        init = json.dumps(init_args).encode()
         actions = [
             transactions.create_deploy_contract_action(code),
             transactions.create_function_call_action("new", init, INIT_GAS, 0),

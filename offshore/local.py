@@ -179,6 +179,7 @@ class LocalPlatform:
                     env["OFFSHORE_OPERATOR_KEYS"] = ",".join(operator_keys)
                 if name == "execute":
                     env["OFFSHORE_KEYSTORE_TOKEN"] = token  # no master key: it asks the keystore
+                    env["OFFSHORE_RANDOMNESS_KEY"] = self._randomness_key()
                 if name == "keystore":
                     env["OFFSHORE_KEYSTORE_MASTER_KEY_FILE"] = str(self.state_dir / "keystore.key")
                     env["OFFSHORE_KEYSTORE_TOKEN"] = token
@@ -294,7 +295,10 @@ class LocalPlatform:
     def _start_devnet(self, endpoints: Endpoints, wasm: Path | None) -> PlatformInfo:
         port = self._devnet_port or free_port()
         credentials = self.state_dir / "credentials"
-        init = json.dumps({"owner_id": OWNER, "operator_id": OPERATOR})
+        from executor import randomness
+
+        public = randomness.public_key_hex(randomness.private_key(self._randomness_key()))
+        init = json.dumps({"owner_id": OWNER, "operator_id": OPERATOR, "randomness_public_key": public})
         accounts = (OWNER, OPERATOR, *CLIENTS) if wasm else (self.contract_id, OWNER, OPERATOR, *CLIENTS)
         argv = [
             sys.executable, "-m", "offshore.cli", "devnet", "--port", str(port),
@@ -355,6 +359,15 @@ class LocalPlatform:
 
             path.touch(mode=0o600)
             path.write_text(secrets.token_hex(32))
+        return path.read_text().strip()
+
+    def _randomness_key(self) -> str:
+        """The platform randomness key (issue 15), made once per state dir; the contract publishes its
+        public key at `new`, the execute stage alone gets the secret."""
+        path = self.state_dir / "randomness.key"
+        if not path.exists():
+            path.touch(mode=0o600)
+            path.write_text(os.urandom(32).hex())
         return path.read_text().strip()
 
     def _migrate(self, dsn: str) -> None:

@@ -63,6 +63,7 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
             _file(settings.keystore_tls_cert),
             _file(settings.keystore_tls_key),
         ),
+        randomness_key=settings.randomness_key.get_secret_value() or None,
         compile=compile_config(settings),
         store=executor.StoreConfig(root=state / "artifacts"),
         executor=executor_config(settings),

@@ -105,6 +105,9 @@ class Settings(BaseSettings):
     http_max_response_bytes: int = Field(2 * 1024 * 1024, gt=0, description="Guest HTTP: cap of one response.")
     http_ca_file: Path | None = Field(None, description="Guest HTTP: PEM CA bundle; unset = certifi's.")
     http_io_workers: int = Field(16, gt=0, description="Guest HTTP: threads for runs that may wait on the web.")
+    randomness_key: SecretStr = Field(
+        SecretStr(""), description="Hex ed25519 seed of the platform randomness key (execute only; secret)."
+    )
 
 
 @cache

@@ -65,6 +65,7 @@ class WasmCompiled(Event):
     wasm_size: int
     compile_time_ms: int
     cache_hit: bool
+    builder_id: str = ""  # v2 (issue 15)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -131,6 +132,19 @@ class ExecutionCompleted(Event):
     block_hash: str
     receipt_id: str
     timestamp_ns: int
+    # v2: the result commitment (issue 15; contract/README.md "Result commitment"), defaults = none
+    commitment_version: int = 0
+    wasm_sha256: str = ""
+    builder_id: str = ""
+    engine_id: str = ""
+    input_sha256: str = ""
+    output_sha256: str = ""
+    delivered_sha256: str = ""
+    randomness_proof: str = ""
+    randomness_checked: bool = False
+    io_sha256: str = ""
+    http_calls: int = 0
+    http_bytes: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -31,3 +31,4 @@ class PipelineConfig:
     reconcile_after_blocks: int = 30  # a request pending this long is re-driven
     app_prefix: str = "offshore"
     replication_factor: int = 1  # of the internal topics Faust creates (e.g. its leader topic)
+    randomness_key: str | None = None  # hex ed25519 seed: execute signs each request (issue 15)

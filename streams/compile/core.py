@@ -98,5 +98,6 @@ async def compile_request(
         wasm_size=result.size,
         compile_time_ms=0 if result.cached else result.compile_time_ms,
         cache_hit=result.cached,
+        builder_id=result.builder_id,
         **head,
     )

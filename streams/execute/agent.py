@@ -21,7 +21,7 @@ from streams import metrics
 from streams.app import create_app
 from streams.chain import NearChain
 from streams.config import PipelineConfig
-from streams.execute.core import SecretsOpener, execute_request
+from streams.execute.core import RandomnessKey, SecretsOpener, execute_request
 from streams.execute.results import ResultStore
 from streams.guard import OnceGuard
 from streams.reasons import FailureReason
@@ -54,6 +54,7 @@ class ExecuteAgent:
         self.secrets = secrets_opener(config)
         self.chain = chain or NearChain(rpc_url=config.rpc_url, contract_id=config.contract_id)
         self.producer = producer_name("execute")
+        self.randomness = RandomnessKey(config.randomness_key, config.contract_id) if config.randomness_key else None
         self.results = ResultStore(config.store.root / "results")  # on the artifact volume every pod shares
         self.shell = StageShell(
             "execute",
@@ -78,6 +79,7 @@ class ExecuteAgent:
             final_height=height,
             producer=self.producer,
             chain=self.chain,
+            randomness=self.randomness,
         )
         if isinstance(out, ExecutionFinished):
             metrics.FUEL.observe(out.resources_used.instructions)

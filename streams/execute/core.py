@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import executor
+from executor import randomness as _randomness
 from keystore import SecretsDenied, SecretsError, SecretsUnconfirmed
 from schemas import (
     CompilationFailed,
@@ -38,6 +39,17 @@ from streams.execute.http import request_grant
 from streams.reasons import FailureReason
 
 
+class RandomnessKey:
+    """The platform's randomness key (`OFFSHORE_RANDOMNESS_KEY`) and the contract it signs for."""
+
+    def __init__(self, secret_hex: str, contract_id: str) -> None:
+        self._key = _randomness.private_key(secret_hex)
+        self.contract_id = contract_id
+
+    def proof(self, request_id: str, data_id: str) -> str:
+        return _randomness.sign(self._key, self.contract_id, request_id, data_id)
+
+
 class Runner(Protocol):
     async def run_async(
         self,
@@ -49,6 +61,7 @@ class Runner(Protocol):
         sha256: str | None = None,
         http: executor.HttpGrant | None = None,
         io_store: executor.ArtifactStore | None = None,
+        determinism: executor.Determinism | None = None,
     ) -> executor.ExecutionResult: ...
 
 
@@ -130,8 +143,14 @@ async def execute_request(
     final_height: int,
     producer: str,
     chain: RequestViews | None = None,
+    randomness: RandomnessKey | None = None,
 ) -> ExecutionFinished | RequestExpired:
-    """`chain` is required for a request with secrets: without it they are never opened."""
+    """`chain` is required for a request with secrets: without it they are never opened.
+
+    With `randomness` (the platform's key) the run is deterministic: its seed is sha256 of the key's
+    signature of the request, its clocks start at the request's block time (issue 15), and the
+    result carries what the settle stage commits to on chain. Without it: an unseeded run, no commitment.
+    """
     req = ev.request
     if policy.expired(req, final_height):
         return expired_event(req, policy, final_height, stage="execute", producer=producer)
@@ -166,12 +185,22 @@ async def execute_request(
         max_memory_mb=req.resource_limits.max_memory_mb,
         max_execution_seconds=max(0.001, policy.run_seconds(req, final_height)),
     )
+    proof, determinism = "", None
+    if randomness is not None:
+        proof = randomness.proof(req.request_id, req.data_id)
+        determinism = executor.Determinism(seed=_randomness.seed(proof), time_ns=req.timestamp_ns)
     grant = await request_grant(wasm, req.request_id, chain)  # from the chain, for host-API guests only
     io: dict[str, Any] = {}
     if grant is not None:  # responses are recorded in the artifact store for replay
         io = {"http": grant, "io_store": artifacts if isinstance(artifacts, executor.ArtifactStore) else None}
     result = await runner.run_async(
-        wasm, req.input_data.encode(), limits=limits, secrets=env, sha256=ev.wasm_sha256, **io
+        wasm,
+        req.input_data.encode(),
+        limits=limits,
+        secrets=env,
+        sha256=ev.wasm_sha256,
+        determinism=determinism,
+        **io,
     )
     return ExecutionFinished(
         event_id=f"executed:{req.request_id}",
@@ -188,5 +217,8 @@ async def execute_request(
         io_sha256=result.io_sha256,
         http_calls=result.http_calls,
         http_bytes=result.http_bytes,
+        builder_id=ev.builder_id,
+        engine_id=result.engine_id,
+        randomness_proof=proof,
         **_head(req, producer),
     )

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from schemas import ExecutionFinished, RequestExpired, ResolutionSubmitted, SettlementSkipped
+from schemas.commitment import build_commitment
 from schemas.request_view import RequestView
 from streams.deadline import DeadlinePolicy, expired_event
 from streams.errors import ResolveRefused
@@ -54,7 +55,28 @@ def response_payload(ev: ExecutionFinished) -> dict[str, Any]:
             success, error = False, exc.error
     else:
         error = f"{ev.error_kind or 'error'}: {ev.error or ''}".strip().rstrip(":")
-    return _response(ev, success=success, output=output, error=error)
+    response = _response(ev, success=success, output=output, error=error)
+    commitment = commitment_of(ev)
+    if commitment is not None:
+        response["commitment"] = commitment
+    return response
+
+
+def commitment_of(ev: ExecutionFinished) -> dict[str, Any] | None:
+    """The result commitment (issue 15) of a seeded run; None for an unseeded one or no program."""
+    if not (ev.randomness_proof and ev.wasm_sha256 and ev.engine_id and ev.builder_id):
+        return None
+    return build_commitment(
+        wasm_sha256=ev.wasm_sha256,
+        builder_id=ev.builder_id,
+        engine_id=ev.engine_id,
+        input_data=ev.request.input_data,
+        stdout=ev.output,
+        randomness_proof=ev.randomness_proof,
+        io_sha256=ev.io_sha256,
+        http_calls=ev.http_calls,
+        http_bytes=ev.http_bytes,
+    )
 
 
 def refused_payload(ev: ExecutionFinished, reason: str) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from schemas import (
     decode,
     encode,
 )
+from schemas.commitment import commitment_fields
 
 BLOCK = {"block_height": 1234, "block_hash": "7tkzFg8RHBmMw1ncRJZCCZAizgq4rwCftTKYLce8RU8t", "receipt_id": "E2r8"}
 
@@ -32,7 +33,7 @@ def _take(data: dict[str, Any], *names: str) -> dict[str, Any]:
 
 
 def to_schema_event(event: dict[str, Any], *, block_ts_ns: int, index: int) -> Event:
-    assert event["standard"] == "near-offshore" and event["version"] == "1.0.0"
+    assert event["standard"] == "near-offshore" and event["version"] == "1.1.0"
     (data,) = event["data"]
     data = dict(data)
     head = {
@@ -67,6 +68,7 @@ def to_schema_event(event: dict[str, Any], *, block_ts_ns: int, index: int) -> E
             occurred_at=datetime.fromtimestamp(ts // 10**9, UTC),
             timestamp_ns=ts,
             resources_used=ResourcesUsed(**data.pop("resources_used")),
+            **commitment_fields(data.pop("commitment")),
             **_take(data, "sender_id", "success", "error", "payment_charged", "payment_refunded"),
         )
     elif event["event"] == "execution_cancelled":

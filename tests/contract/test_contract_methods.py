@@ -34,7 +34,7 @@ def test_views_report_config_pricing_limits_and_stats(offshore: Offshore) -> Non
     cfg = offshore.view("get_config")
     assert cfg["owner_id"] == OWNER and cfg["operator_id"] == OPERATOR and cfg["paused"] is False
     assert cfg["yield_timeout_blocks"] == 200 and cfg["max_resume_payload_bytes"] == 1024
-    assert cfg["event_standard"] == "near-offshore" and cfg["event_version"] == "1.0.0"
+    assert cfg["event_standard"] == "near-offshore" and cfg["event_version"] == "1.1.0"
     assert offshore.view("get_max_limits") == {
         "max_instructions": 100_000_000_000,
         "max_memory_mb": 512,
@@ -104,7 +104,7 @@ def test_request_stores_yields_and_emits_execution_requested(offshore: Offshore)
     call = yielded.actions[0]
     assert call.method_name == "on_execution_response" and json.loads(call.args) == {"request_id": "1"}  # type: ignore[union-attr]
     (event,) = events_of(out)
-    assert event["standard"] == "near-offshore" and event["version"] == "1.0.0"
+    assert event["standard"] == "near-offshore" and event["version"] == "1.1.0"
     assert event["event"] == "execution_requested"
     data = event["data"][0]
     assert data == {
@@ -221,6 +221,7 @@ def test_resolve_then_callback_charges_refunds_and_returns_text(offshore: Offsho
         "payment_charged": str(charged),
         "payment_refunded": str(pay - charged),
         "timestamp": offshore.now_ns,
+        "commitment": None,  # resolved without one (an operator before issue 15)
     }
     req = offshore.view("get_request", {"request_id": rid})
     assert req["status"] == "completed" and req["payment_charged"] == str(charged)
@@ -370,7 +371,7 @@ def test_cancel_stale_only_by_the_sender_after_ten_minutes(offshore: Offshore) -
     assert events_of(out) == [
         {
             "standard": "near-offshore",
-            "version": "1.0.0",
+            "version": "1.1.0",
             "event": "execution_cancelled",
             "data": [{"request_id": rid, "reason": "stale", "refunded": str(pay)}],
         }

@@ -18,6 +18,7 @@ from executor import (
     ArtifactStore,
     CodeSource,
     CompileConfig,
+    Determinism,
     ErrorKind,
     ExecutionResult,
     Executor,
@@ -80,6 +81,26 @@ def test_print_hi_is_metered_and_deterministic(py: Executor) -> None:
     # Fuel counts wasm operators: the same program on the same input spends about the same (CPython's
     # hash randomisation is the only variation).
     assert abs(a.instructions - b.instructions) < a.instructions * 0.05
+
+
+def test_a_recorded_seed_and_time_make_python_exactly_reproducible(py: Executor) -> None:
+    """random, os.urandom, hash randomisation, clocks and sleep all come from the recorded values (issue 15)."""
+    code = (
+        "import os, random, time\n"
+        "t0 = time.time(); m0 = time.monotonic(); time.sleep(30)\n"
+        "print(random.random(), os.urandom(8).hex(), hash('offshore'), t0, time.monotonic() - m0 >= 30)\n"
+    )
+    bundle = pack({"main.py": code.encode()})
+    det = Determinism(seed=bytes(range(32)), time_ns=1_764_400_000_500_000_000)
+    limits = Limits(max_instructions=20_000_000_000, max_memory_mb=256, max_execution_seconds=20)
+    a = py.execute(bundle, limits=limits, determinism=det)
+    b = py.execute(bundle, limits=limits, determinism=det)
+    assert a.success, a.error
+    assert a.stdout == b.stdout and a.instructions == b.instructions  # exactly: fuel too
+    assert a.stdout.split()[3] == b"1764400000.5" and a.stdout.split()[4] == b"True"
+    other = py.execute(bundle, limits=limits, determinism=Determinism(seed=bytes(32), time_ns=det.time_ns))
+    assert other.stdout.split()[:2] != a.stdout.split()[:2]
+    assert a.engine_id.startswith("wasmtime-") and "+python-" in a.engine_id
 
 
 def test_stdin_and_secrets_reach_the_program(py: Executor) -> None:
@@ -169,3 +190,10 @@ def test_interpreter_loads_from_the_cache_with_its_own_engine(py: Executor) -> N
         again.close()
     assert PYTHON_ENGINE.wasm_exceptions  # the interpreter needs them; plain guests' engine is separate
     assert py.python_runtime().fingerprint != engine_fingerprint(py.config.engine)
+
+
+def test_a_run_without_a_warm_up_loads_the_interpreter_itself() -> None:
+    """A fresh Executor (e.g. `offshore verify`'s) must not wait forever for a warm-up nobody started."""
+    with Executor(ExecutorConfig(module_cache_dir=None, python_cache_dir=PY_CACHE)) as ex:
+        result = ex.execute(pack({"main.py": b"print('ok')"}), limits=ROOMY)
+        assert result.success and result.stdout == b"ok\n"

@@ -130,3 +130,27 @@ def test_the_indexer_names_topics_without_loading_kafka_clients_or_faust() -> No
     code = f"import sys, indexer.core, indexer.follower; print(sorted(m for m in {heavy} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_result_commitment_is_flattened_into_execution_completed_v2() -> None:
+    """contract event 1.1.0 `commitment` -> ExecutionCompleted v2 fields; null (1.0.0 events) -> defaults."""
+    base = {
+        "request_id": "4", "sender_id": "client.test.near", "success": True, "error": None,
+        "resources_used": {"instructions": 5, "time_ms": 2, "compile_time_ms": 0},
+        "payment_charged": "10", "payment_refunded": "90", "timestamp": 1,
+    }  # fmt: skip
+    commitment = {
+        "version": 1, "wasm_sha256": "a" * 64, "builder_id": "b1", "engine_id": "e1", "input_sha256": "c" * 64,
+        "output_sha256": "d" * 64, "randomness_proof": "ef" * 64, "io_sha256": "", "http_calls": 0,
+        "http_bytes": 0, "randomness_checked": True, "delivered_sha256": "f" * 64,
+    }  # fmt: skip
+    block = _block(121, [
+        _outcome("R1", CONTRACT, [_log("execution_completed", [{**base, "commitment": commitment}])]),
+        _outcome("R2", CONTRACT, [_log("execution_completed", [{**base, "request_id": "5"}])]),
+    ])  # fmt: skip
+    with_c, without = events_in_block(block, CONTRACT)
+    assert isinstance(with_c, ExecutionCompleted) and isinstance(without, ExecutionCompleted)
+    assert (with_c.commitment_version, with_c.wasm_sha256, with_c.engine_id) == (1, "a" * 64, "e1")
+    assert with_c.randomness_checked and with_c.delivered_sha256 == "f" * 64 and with_c.randomness_proof == "ef" * 64
+    assert (without.commitment_version, without.wasm_sha256, without.randomness_checked) == (0, "", False)
+    assert decode(encode(with_c)) == with_c

@@ -1,6 +1,7 @@
 # Owner-only administration (MicroPython). Every entry point starts with assert_owner().
 import near
 
+import commitment
 import pricing
 import state
 from state import fail
@@ -22,7 +23,7 @@ def _account(value, name):
     return value
 
 
-def init(owner_id, operator_id, pricing_update, default_limits):
+def init(owner_id, operator_id, pricing_update, default_limits, randomness_public_key=None):
     if near.storage_read(state.CFG) is not None:
         fail("contract is already initialized")
     if near.predecessor_account_id() != near.current_account_id():
@@ -42,6 +43,9 @@ def init(owner_id, operator_id, pricing_update, default_limits):
         "max_secrets_bytes": 4096,
         "max_output_bytes": 16384,
         "resolve_gas": RESOLVE_GAS,
+        "randomness_public_key": (
+            commitment.check_key(randomness_public_key) if randomness_public_key is not None else None
+        ),
     }
     state.save_config(cfg)
     state.save_stats(state.new_stats())
@@ -77,4 +81,12 @@ def set_paused(paused):
 def set_pricing(update):
     cfg = assert_owner()
     cfg["pricing"] = pricing.validate_pricing(update, cfg["pricing"], fail)
+    state.save_config(cfg)
+
+
+def set_randomness_key(public_key):
+    # The platform's randomness key (issue 15): resolves must then carry its signature of the request.
+    # None turns the on-chain check off (proofs are still stored and checked by `offshore verify`).
+    cfg = assert_owner()
+    cfg["randomness_public_key"] = commitment.check_key(public_key) if public_key is not None else None
     state.save_config(cfg)

@@ -19,8 +19,8 @@ def _json(value):
 
 
 @init
-def new(owner_id, operator_id, pricing=None, default_limits=None):
-    admin.init(owner_id, operator_id, pricing, default_limits)
+def new(owner_id, operator_id, pricing=None, default_limits=None, randomness_public_key=None):
+    admin.init(owner_id, operator_id, pricing, default_limits, randomness_public_key)
     upgrade.stamp()
 
 
@@ -132,3 +132,8 @@ def get_state_version():
 def list_pending_before(height, **kwargs):
     # pending requests created before block `height` (the reconciler's candidates), paged by `from`
     near.value_return(views.list_pending_before(height, kwargs.get("from"), kwargs.get("limit")))
+
+
+@call
+def set_randomness_key(public_key=None):
+    admin.set_randomness_key(public_key)

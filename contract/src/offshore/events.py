@@ -6,7 +6,7 @@ import near
 from state import fail
 
 STANDARD = "near-offshore"
-VERSION = "1.0.0"
+VERSION = "1.1.0"  # 1.1.0: execution_completed carries `commitment` (issue 15)
 
 
 MAX_LOG_BYTES = 16384  # nearcore's max_total_log_length: one event is the only log of a call
@@ -55,6 +55,7 @@ def execution_completed(req, now_ns):
             "payment_charged": req["payment_charged"],
             "payment_refunded": req["payment_refunded"],
             "timestamp": now_ns,
+            "commitment": req.get("commitment"),
         },
     )
 

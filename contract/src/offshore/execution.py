@@ -3,6 +3,7 @@ import json
 
 import near
 
+import commitment
 import events
 import pricing
 import state
@@ -140,6 +141,8 @@ def request_execution(code_source, resource_limits, input_data, encrypted_secret
         # compile time at most the allowance it reserved (pricing may change before settlement)
         "max_charge": str(needed),
         "compile_allowance_ms": int(cfg["pricing"]["compile_allowance_ms"]),
+        # what a result commitment's input_sha256 must equal (issue 15)
+        "input_sha256": near.sha256(input_data.encode()).hex(),
     }
     state.save_request(req)
     state.write_json(state.input_key(rid), {"input_data": input_data, "encrypted_secrets": encrypted_secrets})
@@ -260,6 +263,8 @@ def resolve_item(cfg, request_id, response):
     if req["resolved"]:
         return ALREADY_RESOLVED, "request " + str(rid) + " is already resolved"
     resp, raw = validate_response(cfg, req, response)
+    # The result commitment (issue 15): checked here, so the batch method carries it too.
+    proof = commitment.checked(cfg, req, response.get("commitment"), raw, _invalid)
     # Resumed before anything is written, so an expired yield leaves nothing behind; the callback
     # runs in a later receipt and sees what this call writes below.
     if not near.promise_yield_resume(bytes.fromhex(req["data_id"]), json.dumps({"stored": True})):
@@ -270,6 +275,7 @@ def resolve_item(cfg, request_id, response):
     if resp["success"] and raw is not None and len(raw) > 0:
         near.storage_write(state.value_key(rid), raw)
     req["resolved"] = True
+    req["commitment"] = proof
     state.save_request(req)
     return None
 

@@ -100,6 +100,7 @@ def get_config():
         "event_version": events.VERSION,
         "max_error_bytes": execution.MAX_ERROR_BYTES,
         "resolve_gas": cfg.get("resolve_gas"),
+        "randomness_public_key": cfg.get("randomness_public_key"),
     }
 
 

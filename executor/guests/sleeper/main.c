@@ -1,4 +1,4 @@
-/* Adversarial: asks the host to sleep an hour (WASI poll_oneoff), which epoch interruption could not stop. */
+/* Sleeps an hour (WASI poll_oneoff): the platform advances its virtual clock instead of blocking. */
 #include <stdio.h>
 #include <unistd.h>
 

@@ -7,11 +7,12 @@ from __future__ import annotations
 import dataclasses
 
 import executor
+from executor import randomness as rnd
 from keystore import SecretsError
 from schemas import CompilationFailed, ExecutionFinished, ExecutionRequested, RequestExpired, WasmCompiled
 from schemas.samples import samples
 from streams.deadline import DeadlinePolicy
-from streams.execute.core import execute_request
+from streams.execute.core import RandomnessKey, execute_request
 
 COMPILED = samples()["WasmCompiled"]
 FAILED = samples()["CompilationFailed"]
@@ -23,6 +24,7 @@ BLOCK = COMPILED.request.block_height
 class ScriptedRunner:
     def __init__(self) -> None:
         self.runs: list[executor.Limits | None] = []
+        self.determinism: list[executor.Determinism | None] = []
 
     async def run_async(
         self,
@@ -32,8 +34,10 @@ class ScriptedRunner:
         limits: executor.Limits | None = None,
         secrets: dict[str, str] | None = None,
         sha256: str | None = None,
+        determinism: executor.Determinism | None = None,
     ) -> executor.ExecutionResult:
         self.runs.append(limits)
+        self.determinism.append(determinism)
         return executor.ExecutionResult(
             success=True,
             stdout=b"out",
@@ -45,6 +49,7 @@ class ScriptedRunner:
             time_ms=3,
             memory_bytes=0,
             module_sha256=sha256 or "",
+            engine_id="wasmtime-test+wasi-p1-000000000000",
         )
 
 
@@ -73,6 +78,7 @@ async def run(
     present: bool = True,
     secrets: Secrets | None = None,
     runner: ScriptedRunner | None = None,
+    randomness: RandomnessKey | None = None,
 ) -> ExecutionFinished | RequestExpired:
     return await execute_request(
         ev,
@@ -82,6 +88,7 @@ async def run(
         policy=POLICY,
         final_height=height,
         producer="t",
+        randomness=randomness,
     )
 
 
@@ -119,3 +126,20 @@ async def test_the_run_is_cut_to_what_is_left_of_the_window() -> None:
     assert limits is not None and limits.max_execution_seconds == 20.0  # 200 - 10 - 170 blocks of 1 s
     assert isinstance(out, ExecutionFinished) and out.success and out.output == b"out"
     assert (out.resources_used.instructions, out.resources_used.compile_time_ms) == (42, COMPILED.compile_time_ms)
+
+
+async def test_with_the_randomness_key_the_run_is_seeded_by_the_proof_and_the_block_time() -> None:
+    """Issue 15: seed = sha256(signature of the request), clocks from its block; the result carries
+    what settle commits to (proof, engine id, builder id)."""
+    runner = ScriptedRunner()
+    key = RandomnessKey("33" * 32, "offshore.test.near")
+    out = await run(COMPILED, runner=runner, randomness=key)
+    assert isinstance(out, ExecutionFinished)
+    req = COMPILED.request
+    assert rnd.check(rnd.public_key_hex(rnd.private_key("33" * 32)), out.randomness_proof, "offshore.test.near",
+                     req.request_id, req.data_id)  # fmt: skip
+    assert runner.determinism == [executor.Determinism(seed=rnd.seed(out.randomness_proof), time_ns=req.timestamp_ns)]
+    assert out.engine_id == "wasmtime-test+wasi-p1-000000000000" and out.builder_id == COMPILED.builder_id
+    unseeded = ScriptedRunner()
+    plain = await run(COMPILED, runner=unseeded)
+    assert isinstance(plain, ExecutionFinished) and plain.randomness_proof == "" and unseeded.determinism == [None]

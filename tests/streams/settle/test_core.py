@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from schemas import ExecutionFinished, RequestExpired, ResolutionSubmitted, Reso
 from schemas.request_view import RequestView
 from schemas.samples import sample_record, sample_requested, samples
 from streams.deadline import DeadlinePolicy
-from streams.settle.core import SentTransaction, response_payload, settle_request
+from streams.settle.core import SentTransaction, refused_payload, response_payload, settle_request
 
 
 class RecordingChain:
@@ -82,8 +83,28 @@ def test_failure_carries_error_not_output() -> None:
         resources_used=ResourcesUsed(instructions=5),
     )
     payload = response_payload(ev)
+    commitment = payload.pop("commitment")  # a failure is committed to as well (issue 15)
     assert payload == {
         "success": False,
         "error": "fuel_exhausted: ran out",
         "resources_used": {"instructions": 5, "time_ms": 0, "compile_time_ms": 0},
     }
+    assert commitment["output_sha256"] == hashlib.sha256(b"partial").hexdigest()
+
+
+def test_the_commitment_names_the_run_and_only_a_seeded_run_has_one() -> None:
+    payload = response_payload(FINISHED)
+    assert payload["commitment"] == {
+        "version": 1,
+        "wasm_sha256": FINISHED.wasm_sha256,
+        "builder_id": FINISHED.builder_id,
+        "engine_id": FINISHED.engine_id,
+        "input_sha256": hashlib.sha256(FINISHED.request.input_data.encode()).hexdigest(),
+        "output_sha256": hashlib.sha256(FINISHED.output).hexdigest(),
+        "randomness_proof": FINISHED.randomness_proof,
+        "io_sha256": "",
+        "http_calls": 0,
+        "http_bytes": 0,
+    }
+    assert "commitment" not in response_payload(dataclasses.replace(FINISHED, randomness_proof=""))
+    assert "commitment" not in refused_payload(FINISHED, "refused")  # the fallback must always land

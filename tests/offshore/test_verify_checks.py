@@ -1,0 +1,121 @@
+"""The pure decisions of `offshore verify` (offshore/verify.py): verdicts, charge, secrets file.
+
+The whole flow against the devnet is tests/e2e/test_verify.py; these cover the cases it does not
+reach cheaply: wall-clock outcomes, compile failures, timed-out and cancelled requests.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from contract.pricing import Pricing, charge
+from offshore.errors import ConfigError
+from offshore.verify import (
+    ATTESTED,
+    MATCH,
+    MISMATCH,
+    OnChain,
+    Rederived,
+    checks,
+    expected_charge,
+    read_secrets_file,
+    verdict,
+)
+
+PRICING = {
+    "base_fee": "1000000000000000000000",
+    "per_million_instructions_fee": "1000000000000000",
+    "per_ms_fee": "100000000000000000",
+    "per_compile_ms_fee": "10000000000000000",
+    "compile_allowance_ms": 60000,
+}
+PAYMENT = 10**24
+
+
+def _record(**over: Any) -> dict[str, Any]:
+    used = {"instructions": 5_000_000, "time_ms": 12, "compile_time_ms": 300}
+    charged = charge(Pricing(), PAYMENT, **used)
+    rec: dict[str, Any] = {
+        "request_id": 3,
+        "status": "failed",
+        "error": "timeout: over 1 s wall clock",
+        "data_id": "ab" * 32,
+        "payment": str(PAYMENT),
+        "max_charge": str(PAYMENT),
+        "resources_used": used,
+        "payment_charged": str(charged),
+        "payment_refunded": str(PAYMENT - charged),
+        "resource_limits": {"max_instructions": 10**9, "max_memory_mb": 32, "max_execution_seconds": 1},
+        "response_format": "Text",
+        "commitment": None,
+    }
+    rec.update(over)
+    return rec
+
+
+def _on(record: dict[str, Any]) -> OnChain:
+    return OnChain("offshore.test.near", "3", record, "", False, 100, PRICING, None)
+
+
+def test_the_charge_is_the_contracts_formula() -> None:
+    rec = _record()
+    assert expected_charge(rec, PRICING) == int(rec["payment_charged"])
+    assert expected_charge({**rec, "max_charge": "5"}, PRICING) == 5  # capped at the estimate
+
+
+def test_a_wall_clock_outcome_is_operator_attested_not_a_mismatch() -> None:
+    commitment = {"randomness_proof": "00" * 64, "wasm_sha256": "a" * 64, "input_sha256": "", "io_sha256": ""}
+    re = Rederived("a" * 64, None, "b", "e", not_run=ATTESTED)
+    found = {c.name: c.verdict for c in checks(_on(_record(commitment=commitment)), re)}
+    assert found["output sha256"] == found["instructions"] == ATTESTED
+    assert found["wasm sha256"] == found["charge (yocto)"] == MATCH
+
+
+def test_a_compile_failure_verifies_when_the_rebuild_fails_too() -> None:
+    rec = _record(error="compile_build_failed: clang exited with 1")
+    assert verdict(checks(_on(rec), Rederived(None, "clang exited with 1", "b", "-"))) == "verified"
+    built = checks(_on(rec), Rederived("c" * 64, None, "b", "e"))
+    assert verdict(built) == "FAILED: build (MISMATCH)"
+
+
+def test_refunded_requests_must_have_charged_nothing() -> None:
+    ok = _record(status="timed_out", payment_charged="0", payment_refunded=str(PAYMENT))
+    assert [c.verdict for c in checks(_on(ok), Rederived(None, None, "b", "-"))] == [MATCH]
+    bad = _record(status="cancelled", payment_charged="7", payment_refunded=str(PAYMENT - 7))
+    assert [c.verdict for c in checks(_on(bad), Rederived(None, None, "b", "-"))] == [MISMATCH]
+
+
+def test_a_wrong_charge_is_a_mismatch() -> None:
+    honest = int(_record()["payment_charged"])
+    rec = _record(
+        error="compile_build_failed: x", payment_charged=str(honest + 1), payment_refunded=str(PAYMENT - honest - 1)
+    )
+    assert verdict(checks(_on(rec), Rederived(None, "x", "b", "-"))) == "FAILED: charge (yocto) (MISMATCH)"
+
+
+def test_secrets_file_json_or_lines_and_errors_never_echo_values(tmp_path: Path) -> None:
+    path = tmp_path / "s"
+    path.write_text('{"API_KEY": "v1"}')
+    assert read_secrets_file(path) == {"API_KEY": "v1"}
+    path.write_text("# mine\nAPI_KEY=v=2\n\nOTHER= x\n")
+    assert read_secrets_file(path) == {"API_KEY": "v=2", "OTHER": " x"}
+    path.write_text("no-equals-sign-s3cret\n")
+    with pytest.raises(ConfigError) as err:
+        read_secrets_file(path)
+    assert "s3cret" not in str(err.value) and "line 1" in str(err.value)
+
+
+def test_clock_decided_failures_are_attested() -> None:
+    from offshore.verify import wall_clock_outcome
+
+    assert wall_clock_outcome("timeout: over 1 s wall clock")
+    assert wall_clock_outcome("compile_build_timeout: compiling the module took over 3.0 s")
+    assert wall_clock_outcome("invalid_module: compiling the module took over 30.0 s")
+    assert not wall_clock_outcome("invalid_module: not a wasm binary (bad magic)")
+    assert not wall_clock_outcome("compile_build_failed: build failed (exit 1)")
+    rec = _record(error="compile_build_timeout: compiling the module took over 3.0 s")
+    found = checks(_on(rec), Rederived("c" * 64, None, "b", "e"))
+    assert found[0].name == "build" and found[0].verdict == ATTESTED and verdict(found) == "verified"
