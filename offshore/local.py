@@ -56,6 +56,7 @@ class PlatformInfo:
             account_id=account_id,
             secret_key=self.client_key(account_id),
             contract_id=self.contract_id,
+            block_api_url=self.block_api_url,
         )
 
     async def send_many(
@@ -89,10 +90,9 @@ class PlatformInfo:
             return list(await asyncio.gather(*(one(i) for i in range(n))))
 
     async def wait_settled(self, ids: list[str], *, timeout_s: float = 180) -> dict[str, dict[str, Any]]:
-        """Each request's final on-chain record (no longer pending)."""
+        """Each request's final on-chain record (no longer pending), by following blocks."""
         async with self.client(CLIENTS[0]) as c:
-            views = await asyncio.gather(*(c.wait(rid, timeout_s=timeout_s) for rid in ids))
-        return dict(zip(ids, views, strict=True))
+            return await c.wait_many(ids, timeout_s=timeout_s)
 
 
 @dataclass
