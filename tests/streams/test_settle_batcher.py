@@ -16,6 +16,7 @@ from py_near.account import Account
 from contract import OFFSHORE_SOURCE, build_contract
 from contract.testing import SOURCE, used
 from devnet import NEAR, ContractDeployment, Devnet, DevnetConfig, GenesisAccount
+from offshore.audit import resolve_counts
 from offshore.client import OffshoreClient
 from streams.settle.batcher import EXPIRED, Batcher, py_near_send
 
@@ -95,6 +96,8 @@ async def test_batches_on_the_devnet(tmp_path: Path) -> None:
                 records = await client.wait_many(ids[:31], timeout_s=60)
                 assert {r["status"] for r in records.values()} == {"completed"}
                 assert (await client.get_request(ids[31]) or {}).get("resolved") is False
+                counts = await asyncio.to_thread(resolve_counts, d.block_api_url, OFFSHORE)
+                assert [counts[r] for r in ids] == [1] * 31 + [0]  # the chain's audit: each exactly once
             finally:
                 await batcher.close()
                 await operator.shutdown()
