@@ -17,7 +17,17 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-SECTIONS: tuple[str, ...] = ("executor", "compile", "projector", "indexer", "pipeline", "chaos", "runtimes", "gas", "devnet")
+SECTIONS: tuple[str, ...] = (
+    "executor",
+    "compile",
+    "projector",
+    "indexer",
+    "pipeline",
+    "chaos",
+    "runtimes",
+    "gas",
+    "devnet",
+)
 REPORT = Path(__file__).with_name("report.json")
 _VERSIONED = ("wasmtime", "confluent-kafka", "faust-streaming", "fastavro", "psycopg", "py-near")
 

@@ -205,6 +205,17 @@ class LocalPlatform:
         self._terminate(child)
         self._spawn(child)
 
+    def wipe_broker(self) -> None:
+        """The embedded broker killed and restarted empty on its port, then every process restarted
+        (as a supervisor restarts pods whose Kafka clients fail), once the topics exist again. Work in
+        flight is lost from Kafka; the chain still lists it and the reconciler re-drives it."""
+        from streams import create_topics
+
+        self._stack.wipe_broker()
+        create_topics(self._stack.endpoints().kafka_bootstrap)
+        for name in self._processes:
+            self.restart(name)
+
     def add_process(
         self, name: str, command: str, *, metrics_port: int | None = None, env: dict[str, str] | None = None
     ) -> str:
