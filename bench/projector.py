@@ -21,10 +21,10 @@ from typing import Any
 import psycopg
 
 from offshore.stack import running_stack
+from projector import Projector, migrate, refresh_views
+from projector.synthetic import synthetic_events
 from schemas import encode
 from streams import ALL_TOPICS, create_topics, make_producer, topic_for
-from streams.projector import Projector, migrate, refresh_views
-from streams.projector.synthetic import synthetic_events
 
 REQUESTS = int(os.environ.get("BENCH_PROJECTOR_REQUESTS", "12000"))
 TARGET_EVENTS_PER_SECOND = 5000

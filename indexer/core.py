@@ -17,15 +17,13 @@ from typing import Any
 
 from indexer import metrics
 from schemas import (
-    CodeSource,
     DeadLetter,
     Event,
     ExecutionCancelled,
     ExecutionCompleted,
-    ExecutionRequested,
-    ResourceLimits,
     ResourcesUsed,
 )
+from schemas.request_view import RequestView
 
 STANDARD = "near-offshore"
 EVENT_PREFIX = "EVENT_JSON:"
@@ -122,27 +120,8 @@ def _map(kind: str, data: dict[str, Any], event_id: str, site: LogSite) -> Event
         "timestamp_ns": site.block.timestamp_ns,
     }
     if kind == "execution_requested":
-        source, limits = data["code_source"], data["resource_limits"]
-        return ExecutionRequested(
-            **head,
-            **chain,
-            sender_id=str(data["sender_id"]),
-            code_source=CodeSource(
-                repo=str(source["repo"]),
-                commit=str(source["commit"]),
-                build_target=str(source["build_target"]),
-                path=source.get("path"),
-            ),
-            resource_limits=ResourceLimits(
-                max_instructions=int(limits["max_instructions"]),
-                max_memory_mb=int(limits["max_memory_mb"]),
-                max_execution_seconds=int(limits["max_execution_seconds"]),
-            ),
-            input_data=str(data["input_data"]),
-            encrypted_secrets=data.get("encrypted_secrets"),
-            response_format=str(data.get("response_format") or "Text"),
-            payment=str(int(data["payment"])),
-            data_id=str(data["data_id"]),
+        return RequestView.from_json(data).to_requested(
+            event_id=event_id, occurred_at=head["occurred_at"], producer=PRODUCER, **chain
         )
     if kind == "execution_completed":
         used = data.get("resources_used") or {}

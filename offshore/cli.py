@@ -12,9 +12,9 @@ from collections.abc import Callable, Sequence
 from offshore.errors import ConfigError, OffshoreError
 from offshore.settings import Settings, get_settings
 from offshore.stack import LocalStack
+from projector import ProjectorError
 from schemas import SchemaError
 from streams import PipelineError
-from streams.projector import ProjectorError
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
@@ -112,7 +112,7 @@ def _project(args: argparse.Namespace, settings: Settings) -> int:
 
 def _db_migrate(args: argparse.Namespace, settings: Settings) -> int:
     from offshore.processes import postgres_dsn
-    from streams.projector import migrate
+    from projector import migrate
 
     applied = migrate(postgres_dsn(settings))
     print("\n".join(f"applied {name}" for name in applied) or "database is up to date")
@@ -121,7 +121,7 @@ def _db_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 def _db_refresh(args: argparse.Namespace, settings: Settings) -> int:
     from offshore.processes import postgres_dsn
-    from streams.projector import refresh_views
+    from projector import refresh_views
 
     refresh_views(postgres_dsn(settings))
     print("views refreshed")

@@ -254,7 +254,7 @@ def _table(
 
 
 def _billing(info: PlatformInfo) -> str:
-    from streams.projector import refresh_views, render_billing
+    from projector import refresh_views, render_billing
 
     refresh_views(info.endpoints.postgres_dsn)
     return render_billing(info.endpoints.postgres_dsn)

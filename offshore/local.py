@@ -334,7 +334,7 @@ class LocalPlatform:
         return path.read_text().strip()
 
     def _migrate(self, dsn: str) -> None:
-        from streams.projector import migrate
+        from projector import migrate
 
         migrate(dsn)
 

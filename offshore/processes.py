@@ -159,8 +159,8 @@ def _progress_printer(start: int | None) -> Callable[[int, int], None]:
 
 
 def run_projector_process(settings: Settings) -> int:
+    from projector import run_projector
     from streams import create_topics
-    from streams.projector import run_projector
 
     _logging(settings)
     bootstrap = kafka_bootstrap(settings)

@@ -149,3 +149,35 @@ def samples() -> dict[str, Event]:
         ),
     ]
     return {type(e).__name__: e for e in events}
+
+
+def sample_record(req: ExecutionRequested | None = None, **changes: Any) -> dict[str, Any]:
+    """The contract's `get_request` JSON for `req` (pending, not resolved), with `changes` applied:
+    what `schemas.request_view.RequestView.from_json` reads."""
+    req = req or sample_requested()
+    record: dict[str, Any] = {
+        "request_id": int(req.request_id),
+        "sender_id": req.sender_id,
+        "code_source": {
+            "repo": req.code_source.repo,
+            "commit": req.code_source.commit,
+            "build_target": req.code_source.build_target,
+            "path": req.code_source.path,
+        },
+        "resource_limits": {
+            "max_instructions": req.resource_limits.max_instructions,
+            "max_memory_mb": req.resource_limits.max_memory_mb,
+            "max_execution_seconds": req.resource_limits.max_execution_seconds,
+        },
+        "response_format": req.response_format,
+        "payment": req.payment,
+        "data_id": req.data_id,
+        "status": "pending",
+        "resolved": False,
+        "created_at_ns": req.timestamp_ns,
+        "created_height": req.block_height,
+        "input_data": req.input_data,
+        "encrypted_secrets": req.encrypted_secrets,
+    }
+    record.update(changes)
+    return record

@@ -18,8 +18,9 @@ from py_near import transactions
 from py_near.account import Account
 from py_near.exceptions.provider import InvalidNonce, JsonProviderError, RPCTimeoutError
 
+from schemas.request_view import RequestView
 from streams.errors import ChainError, ResolveRefused
-from streams.settle.core import SentTransaction, awaiting_resolve
+from streams.settle.core import SentTransaction
 
 T = TypeVar("T")
 RESOLVE_GAS = 100 * 10**12  # resolve_execution measured well below this (contract/README.md)
@@ -68,22 +69,22 @@ class NearChain:
         result = await self._retry(lambda: self._account.view_function(self.contract_id, method, args))
         return result.result
 
-    async def get_request(self, request_id: str) -> dict[str, Any] | None:
+    async def get_request(self, request_id: str) -> RequestView | None:
         view = await self.view("get_request", {"request_id": request_id})
-        return view if isinstance(view, dict) else None
+        return _parse(view) if isinstance(view, dict) else None
 
-    async def list_pending(self, *, page: int = 100) -> list[dict[str, Any]]:
+    async def list_pending(self, *, page: int = 100) -> list[RequestView]:
         """Every pending request, paged by request id (`from` is inclusive)."""
-        out: list[dict[str, Any]] = []
+        out: list[RequestView] = []
         args: dict[str, Any] = {"limit": page}
         while True:
             batch = await self.view("list_pending_requests", args)
             if not isinstance(batch, list) or not batch:
                 return out
-            out.extend(batch)
+            out.extend(_parse(item) for item in batch)
             if len(batch) < page:
                 return out
-            args = {"from": str(int(batch[-1]["request_id"]) + 1), "limit": page}
+            args = {"from": str(int(out[-1].request_id) + 1), "limit": page}
 
     async def resolve(self, request_id: str, response: dict[str, Any]) -> SentTransaction:
         """Sends resolve_execution once; after an unclear failure it re-reads the chain before resending."""
@@ -101,7 +102,8 @@ class NearChain:
                 if isinstance(exc, JsonProviderError) and not _transient_rpc(exc):
                     raise ChainError(f"resolve_execution refused: {exc}") from exc
                 # The transaction may have landed anyway: never send a second one for a settled request.
-                if not awaiting_resolve(await self.get_request(request_id)):
+                now = await self.get_request(request_id)
+                if now is None or not now.awaiting_resolve():
                     return SentTransaction(str(getattr(exc, "trx_hash", "unknown")), "", attempt, sent_at)
                 if attempt == self._attempts:
                     raise ChainError(f"resolve_execution failed after {attempt} attempts: {exc!r}") from exc
@@ -137,6 +139,15 @@ def resolve_args(args: dict[str, Any]) -> bytes:
     escapes) would send an emoji as a surrogate pair, which MicroPython's json turns into invalid
     UTF-8 (the contract refuses it), and inflates every non-ASCII character to 6 bytes."""
     return json.dumps(args, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _parse(item: Any) -> RequestView:
+    """The contract's record of a request; a record we cannot read is the contract's fault, not the
+    request's (a ChainError: retried later, never settled as a failure)."""
+    try:
+        return RequestView.from_json(item if isinstance(item, dict) else {})
+    except ValueError as exc:
+        raise ChainError(f"the contract returned an unreadable request record: {exc}") from exc
 
 
 def _failure_text(failure: Any) -> str:

@@ -17,9 +17,10 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import executor
-from schemas import ExecutionRequested
+from schemas import ExecutionRequested, RequestExpired
 
 # Shares of the window's seconds: fetch 10 %, build 30 %, module compile 15 % in compile and again in
 # execute (a cold cache there); the run and the queues between stages get the rest.
@@ -90,3 +91,18 @@ class DeadlinePolicy:
             wall_seconds=min(limits.wall_seconds, share),
             cpu_seconds=max(1, min(limits.cpu_seconds, math.floor(share))),
         )
+
+
+def expired_event(
+    req: ExecutionRequested, policy: DeadlinePolicy, height: int, *, stage: str, producer: str
+) -> RequestExpired:
+    """The outcome of a request given up by `stage` at `height`: the chain times its yield out."""
+    return RequestExpired(
+        event_id=f"expired:{req.request_id}",
+        request_id=req.request_id,
+        occurred_at=datetime.now(UTC),
+        producer=producer,
+        stage=stage,
+        deadline_height=policy.deadline(req),
+        observed_height=height,
+    )

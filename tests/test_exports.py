@@ -7,7 +7,7 @@ import types
 
 import pytest
 
-PACKAGES = ["offshore", "schemas", "streams", "executor", "indexer", "devnet", "devnet.vm", "contract"]
+PACKAGES = ["offshore", "schemas", "streams", "executor", "indexer", "devnet", "devnet.vm", "contract", "projector"]
 
 
 @pytest.mark.parametrize("name", PACKAGES)

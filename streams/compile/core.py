@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import executor
 from schemas import CodeSource, CompilationFailed, ExecutionRequested, RequestExpired, WasmCompiled
-from streams.deadline import DeadlinePolicy
+from streams.deadline import DeadlinePolicy, expired_event
 
 MAX_BUILD_LOG = 16 * 1024
 MAX_ERROR = 2000
@@ -60,15 +60,7 @@ async def compile_request(
     if policy is not None and final_height is not None:
         time_left = policy.compile_time_left(req, final_height)
         if time_left is None:
-            return RequestExpired(
-                event_id=f"expired:{req.request_id}",
-                request_id=req.request_id,
-                occurred_at=datetime.now(UTC),
-                producer=producer,
-                stage="compile",
-                deadline_height=policy.deadline(req),
-                observed_height=final_height,
-            )
+            return expired_event(req, policy, final_height, stage="compile", producer=producer)
     head: dict[str, Any] = {
         "request_id": req.request_id,
         "occurred_at": datetime.now(UTC),

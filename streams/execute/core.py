@@ -27,7 +27,8 @@ from schemas import (
     ResourcesUsed,
     WasmCompiled,
 )
-from streams.deadline import DeadlinePolicy
+from schemas.request_view import RequestView
+from streams.deadline import DeadlinePolicy, expired_event
 
 
 class Runner(Protocol):
@@ -53,7 +54,7 @@ class SecretsOpener(Protocol):
 
 
 class RequestViews(Protocol):
-    async def get_request(self, request_id: str) -> dict[str, Any] | None:
+    async def get_request(self, request_id: str) -> RequestView | None:
         """The contract's record of the request with its stored input, or None."""
         ...
 
@@ -66,52 +67,27 @@ def _digest(text: str | None) -> str | None:
     return None if text is None else hashlib.sha256(text.encode()).hexdigest()
 
 
-def unconfirmed_reason(req: ExecutionRequested, view: dict[str, Any] | None) -> str | None:
+def unconfirmed_reason(req: ExecutionRequested, view: RequestView | None) -> str | None:
     """Why the chain's record does not confirm `req` (None = confirmed). Pure; compares, never trusts."""
     if view is None:
         return "no such request on chain"
-    if view.get("status") != "pending" or view.get("resolved"):
-        return f"request is not pending on chain (status {view.get('status')!r})"
-    if view.get("sender_id") != req.sender_id:
+    if not view.awaiting_resolve():
+        return f"request is not pending on chain (status {view.status!r})"
+    if view.sender_id != req.sender_id:
         return "sender differs from the chain's record"
-    src = view.get("code_source") or {}
-    mine = req.code_source
-    if (src.get("repo"), src.get("commit"), src.get("build_target"), src.get("path")) != (
-        mine.repo,
-        mine.commit,
-        mine.build_target,
-        mine.path,
-    ):
+    if view.code_source != req.code_source:
         return "code source (repo, commit, target, path) differs from the chain's record"
-    if view.get("input_data") != req.input_data:
+    if view.input_data != req.input_data:
         return "input differs from the chain's record"
-    limits = view.get("resource_limits") or {}
-    wanted = req.resource_limits
-    if (limits.get("max_instructions"), limits.get("max_memory_mb"), limits.get("max_execution_seconds")) != (
-        wanted.max_instructions,
-        wanted.max_memory_mb,
-        wanted.max_execution_seconds,
-    ):
+    if view.resource_limits != req.resource_limits:
         return "resource limits differ from the chain's record"
-    if _digest(view.get("encrypted_secrets")) != _digest(req.encrypted_secrets):
+    if _digest(view.encrypted_secrets) != _digest(req.encrypted_secrets):
         return "secrets ciphertext differs from the chain's record"
     return None
 
 
 def _head(req: ExecutionRequested, producer: str) -> dict[str, Any]:
     return {"request_id": req.request_id, "occurred_at": datetime.now(UTC), "producer": producer}
-
-
-def expired_event(
-    req: ExecutionRequested, policy: DeadlinePolicy, height: int, *, stage: str, producer: str
-) -> RequestExpired:
-    return RequestExpired(
-        event_id=f"expired:{req.request_id}",
-        stage=stage,
-        deadline_height=policy.deadline(req),
-        observed_height=height,
-        **_head(req, producer),
-    )
 
 
 def failed(

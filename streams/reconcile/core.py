@@ -11,77 +11,51 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from schemas import CodeSource, ExecutionRequested, ResourceLimits, encode
+from schemas import ExecutionRequested, encode
+from schemas.request_view import RequestView
 from streams import metrics
 from streams.deadline import DeadlinePolicy
-from streams.settle.core import awaiting_resolve
 
 
 class PendingSource(Protocol):
     async def final_height(self) -> int: ...
 
-    async def list_pending(self) -> list[dict[str, Any]]: ...
+    async def list_pending(self) -> list[RequestView]: ...
 
 
 class Sink(Protocol):
     async def send(self, *, key: bytes, value: bytes) -> Any: ...
 
 
-def request_from_view(view: dict[str, Any], *, height: int, producer: str) -> ExecutionRequested:
-    """Rebuilds the request event from the contract's stored request (get_request's shape)."""
-    src, limits = view["code_source"], view["resource_limits"]
-    rid = str(view["request_id"])
-    return ExecutionRequested(
-        event_id=f"redrive:{rid}:{height}",
-        request_id=rid,
-        occurred_at=datetime.now(UTC),
-        producer=producer,
-        sender_id=str(view["sender_id"]),
-        code_source=CodeSource(
-            repo=str(src["repo"]),
-            commit=str(src["commit"]),
-            build_target=str(src["build_target"]),
-            path=src.get("path"),
-        ),
-        resource_limits=ResourceLimits(
-            max_instructions=int(limits["max_instructions"]),
-            max_memory_mb=int(limits["max_memory_mb"]),
-            max_execution_seconds=int(limits["max_execution_seconds"]),
-        ),
-        input_data=str(view.get("input_data") or ""),
-        encrypted_secrets=view.get("encrypted_secrets"),
-        response_format=str(view.get("response_format") or "Text"),
-        payment=str(view["payment"]),
-        data_id=str(view["data_id"]),
-        block_height=int(view["created_height"]),
-        block_hash="",
-        receipt_id="",
-        timestamp_ns=int(view.get("created_at_ns") or 0),
+def request_from_view(view: RequestView, *, height: int, producer: str) -> ExecutionRequested:
+    """Rebuilds the request event from the contract's stored request (block hash and receipt unknown)."""
+    return view.to_requested(
+        event_id=f"redrive:{view.request_id}:{height}", occurred_at=datetime.now(UTC), producer=producer
     )
 
 
 def due_for_redrive(
-    views: list[dict[str, Any]],
+    views: list[RequestView],
     *,
     height: int,
     after_blocks: int,
     policy: DeadlinePolicy,
     last_redrive: dict[str, int],
     limit: int | None = None,
-) -> list[dict[str, Any]]:
+) -> list[RequestView]:
     """Pending requests old enough to be stuck, not re-driven recently, and still able to settle:
     oldest first, at most `limit` (under a backlog, re-driving everything would double the load)."""
     due = []
     for view in views:
-        if not awaiting_resolve(view):
+        if not view.awaiting_resolve() or view.created_height is None:
             continue  # resolved, its callback settles it next block
-        rid, created = str(view["request_id"]), int(view["created_height"])
+        rid, created = view.request_id, view.created_height
         if height - created < after_blocks or height - last_redrive.get(rid, -(10**18)) < after_blocks:
             continue
         if height + policy.margin_blocks >= created + policy.timeout_blocks:
             continue  # too late to settle: the chain times it out and refunds in full
         due.append(view)
-    due.sort(key=lambda v: int(v["created_height"]))
+    due.sort(key=lambda v: v.created_height or 0)
     return due if limit is None else due[:limit]
 
 
@@ -108,7 +82,7 @@ class Reconciler:
         """Re-drives what is stuck; returns the request ids it re-published."""
         height = await self._chain.final_height()
         views = await self._chain.list_pending()
-        pending = {str(v["request_id"]) for v in views}
+        pending = {v.request_id for v in views}
         self._last = {rid: h for rid, h in self._last.items() if rid in pending}
         redriven = []
         for view in due_for_redrive(

@@ -1,8 +1,9 @@
 """Settle stage core: an execution outcome in, one resolve_execution transaction (at most) out.
 
-The chain is read first: a request that is no longer pending (resolved, cancelled, timed out) is
-skipped and the reason recorded, so a duplicate or a re-driven event never sends a second transaction.
-A request whose yield would expire before the transaction lands is given up (RequestExpired).
+The chain is read first and `decide` (pure) chooses: a request that is no longer pending (resolved,
+cancelled, timed out) is skipped and the reason recorded, so a duplicate or a re-driven event never
+sends a second transaction; a request whose yield would expire before the transaction lands is given
+up (RequestExpired); anything else is resolved.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from schemas import ExecutionFinished, RequestExpired, ResolutionSubmitted, SettlementSkipped
-from streams.deadline import DeadlinePolicy
+from schemas.request_view import RequestView
+from streams.deadline import DeadlinePolicy, expired_event
 from streams.errors import ResolveRefused
-from streams.execute.core import expired_event
 from streams.settle.output import OutputRejected, error_text, shape_output
 
 MAX_ERROR_CHARS = 512  # kept for importers; the bound is now bytes (streams.settle.output.MAX_ERROR_BYTES)
@@ -31,7 +32,7 @@ class SentTransaction:
 class Chain(Protocol):
     async def final_height(self) -> int: ...
 
-    async def get_request(self, request_id: str) -> dict[str, Any] | None:
+    async def get_request(self, request_id: str) -> RequestView | None:
         """The contract's view of the request, or None if it does not know it."""
         ...
 
@@ -78,23 +79,34 @@ def _response(ev: ExecutionFinished, *, success: bool, output: str | None, error
     return response
 
 
-def awaiting_resolve(view: dict[str, Any] | None) -> bool:
-    """Pending on chain and not yet resolved. A resolved request stays `pending` until its callback
-    runs a block later; resolving it again would be a second transaction."""
-    return view is not None and str(view.get("status", "")).lower() == "pending" and not view.get("resolved")
+@dataclass(frozen=True)
+class Resolve:
+    """Send resolve_execution (the request awaits it and there is time to land it)."""
 
 
-def _not_pending_reason(view: dict[str, Any] | None) -> str | None:
+@dataclass(frozen=True)
+class Skip:
+    reason: str  # SettlementSkipped.reason: not_found, already_resolved, cancelled, timed_out, not_pending:<s>
+    chain_status: str | None
+
+
+@dataclass(frozen=True)
+class Expire:
+    """Too close to the yield's deadline: the chain times it out and refunds in full."""
+
+
+def decide(
+    ev: ExecutionFinished, view: RequestView | None, height: int, policy: DeadlinePolicy
+) -> Resolve | Skip | Expire:
+    """What settle does with `ev`, given the chain's record of its request and the final height."""
     if view is None:
-        return "not_found"
-    if awaiting_resolve(view):
-        return None
-    status = str(view.get("status", "")).lower()
-    if status == "pending":
-        return "already_resolved"
-    return {"completed": "already_resolved", "resolved": "already_resolved", "cancelled": "cancelled"}.get(
-        status, "timed_out" if "time" in status else f"not_pending:{status}"
-    )
+        return Skip("not_found", None)
+    reason = view.not_pending_reason()
+    if reason is not None:
+        return Skip(reason, view.status)
+    if policy.expired(ev.request, height):
+        return Expire()
+    return Resolve()
 
 
 async def settle_request(
@@ -103,12 +115,13 @@ async def settle_request(
     req = ev.request
     head: dict[str, Any] = {"request_id": req.request_id, "occurred_at": datetime.now(UTC), "producer": producer}
     view = await chain.get_request(req.request_id)
-    reason = _not_pending_reason(view)
-    if reason is not None:
-        status = None if view is None else str(view.get("status"))
-        return SettlementSkipped(event_id=f"skipped:{req.request_id}", reason=reason, chain_status=status, **head)
     height = await chain.final_height()
-    if policy.expired(req, height):
+    decision = decide(ev, view, height, policy)
+    if isinstance(decision, Skip):
+        return SettlementSkipped(
+            event_id=f"skipped:{req.request_id}", reason=decision.reason, chain_status=decision.chain_status, **head
+        )
+    if isinstance(decision, Expire):
         return expired_event(req, policy, height, stage="settle", producer=producer)
     response = response_payload(ev)
     try:
@@ -117,7 +130,8 @@ async def settle_request(
         # The contract refused this response (a panic, or out of gas): settle once more with a small
         # failure that it cannot refuse, instead of retrying the same transaction until the yield ends.
         # Only if the request still awaits a resolve (a concurrent one may have won: no useless tx).
-        if not awaiting_resolve(await chain.get_request(req.request_id)):
+        now = await chain.get_request(req.request_id)
+        if now is None or not now.awaiting_resolve():
             raise
         response = refused_payload(ev, str(exc))
         sent = await chain.resolve(req.request_id, response)

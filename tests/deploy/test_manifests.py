@@ -24,8 +24,8 @@ import pytest
 import yaml
 
 from offshore.settings import Settings
+from projector import run_projector
 from streams.kafka_profile import broker_profile
-from streams.projector import run_projector
 from streams.topics import ALL_TOPICS
 from streams.worker import STAGES, PipelineConfig
 

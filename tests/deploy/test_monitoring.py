@@ -16,15 +16,15 @@ import yaml
 from prometheus_client import REGISTRY
 
 import indexer.metrics
+import projector.metrics
 import schemas
 import streams.keystore
 import streams.metrics
-import streams.projector.metrics
 
 REPO = Path(__file__).resolve().parents[2]
 MONITORING = REPO / "deploy" / "k8s" / "components" / "monitoring"
 DASHBOARD = REPO / "deploy" / "grafana" / "offshore-dashboard.json"
-METRIC_MODULES = (streams.metrics, indexer.metrics, streams.projector.metrics, streams.keystore)
+METRIC_MODULES = (streams.metrics, indexer.metrics, projector.metrics, streams.keystore)
 
 # Written by Prometheus itself for every target, not by our processes.
 SCRAPE_SERIES = {"up": frozenset[str]()}
@@ -217,7 +217,15 @@ def test_alert_rules_use_only_exported_metrics_and_labels() -> None:
 
 def test_label_values_in_rules_are_ones_the_code_emits() -> None:
     """Stages and outcomes in matchers must be values the code uses (a typo matches nothing, silently)."""
-    emitters = ("streams/worker.py", "indexer/follower.py", "streams/projector/_loop.py", "streams/keystore.py")
+    emitters = (
+        "streams/shell.py",
+        "streams/compile/agent.py",
+        "streams/execute/agent.py",
+        "streams/settle/agent.py",
+        "indexer/follower.py",
+        "projector/_loop.py",
+        "streams/keystore.py",
+    )
     sources = "\n".join((REPO / path).read_text() for path in emitters)
     for name, expr in _rule_exprs():
         for label, value in re.findall(r'\b(stage|outcome|type|direction)="([^"]+)"', expr):

@@ -14,7 +14,8 @@ import pytest
 import executor
 from executor import examples
 from schemas import CodeSource, ExecutionFinished, ExecutionRequested, ResourceLimits, WasmCompiled
-from schemas.samples import sample_requested, samples
+from schemas.request_view import RequestView
+from schemas.samples import sample_record, sample_requested, samples
 from streams.deadline import DeadlinePolicy
 from streams.execute.core import UnconfirmedRequest, execute_request, unconfirmed_reason
 from streams.keystore import ACCESSES, Keystore, encrypt_secrets, generate_master_key
@@ -27,24 +28,13 @@ class Views:
     def __init__(self, view: dict[str, Any] | None) -> None:
         self.view = view
 
-    async def get_request(self, request_id: str) -> dict[str, Any] | None:
-        return self.view
+    async def get_request(self, request_id: str) -> RequestView | None:
+        return None if self.view is None else RequestView.from_json(self.view)
 
 
 def chain_record(req: ExecutionRequested, **changes: Any) -> dict[str, Any]:
     """The shape of the contract's get_request (state.get_request_with_input)."""
-    record = {
-        "request_id": int(req.request_id),
-        "sender_id": req.sender_id,
-        "code_source": dataclasses.asdict(req.code_source),
-        "resource_limits": dataclasses.asdict(req.resource_limits),
-        "status": "pending",
-        "resolved": False,
-        "input_data": req.input_data,
-        "encrypted_secrets": req.encrypted_secrets,
-    }
-    record.update(changes)
-    return record
+    return sample_record(req, **changes)
 
 
 @pytest.fixture(scope="module")
@@ -127,5 +117,5 @@ async def test_the_confirmed_request_gets_its_secret(setup: Any) -> None:
 
 def test_confirmation_is_a_pure_comparison() -> None:
     req = dataclasses.replace(sample_requested(), encrypted_secrets="AgE=")
-    assert unconfirmed_reason(req, chain_record(req)) is None
-    assert unconfirmed_reason(req, chain_record(req, resolved=True)) is not None
+    assert unconfirmed_reason(req, RequestView.from_json(chain_record(req))) is None
+    assert unconfirmed_reason(req, RequestView.from_json(chain_record(req, resolved=True))) is not None

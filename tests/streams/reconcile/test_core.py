@@ -3,13 +3,15 @@ from __future__ import annotations
 from typing import Any
 
 from schemas import ExecutionRequested, decode
+from schemas.request_view import RequestView
 from streams.deadline import DeadlinePolicy
 from streams.reconcile.core import Reconciler, due_for_redrive
 
 POLICY = DeadlinePolicy(timeout_blocks=200, margin_blocks=10)
 
 
-def view(rid: int, created: int) -> dict[str, Any]:
+def record(rid: int, created: int) -> dict[str, Any]:
+    """The shape of the contract's list_pending_requests items."""
     return {
         "request_id": rid,
         "sender_id": "c.test.near",
@@ -26,15 +28,19 @@ def view(rid: int, created: int) -> dict[str, Any]:
     }
 
 
+def view(rid: int, created: int) -> RequestView:
+    return RequestView.from_json(record(rid, created))
+
+
 def test_only_old_enough_and_still_settleable_requests_are_due() -> None:
     views = [view(1, 990), view(2, 960), view(3, 805), view(4, 700)]
     due = due_for_redrive(views, height=1000, after_blocks=30, policy=POLICY, last_redrive={})
     # 1 is too young, 3 has 5 blocks left (< margin), 4 is past its deadline
-    assert [v["request_id"] for v in due] == [2]
+    assert [v.request_id for v in due] == ["2"]
 
 
 def test_resolved_requests_awaiting_their_callback_are_not_due() -> None:
-    resolved = {**view(2, 960), "resolved": True}
+    resolved = RequestView.from_json({**record(2, 960), "resolved": True})
     assert due_for_redrive([resolved], height=1000, after_blocks=30, policy=POLICY, last_redrive={}) == []
 
 
@@ -46,13 +52,13 @@ def test_recently_redriven_requests_wait() -> None:
 class FakeSource:
     """Stand-in for the chain's pending list (the real chain is exercised end to end)."""
 
-    def __init__(self, views: list[dict[str, Any]], height: int) -> None:
+    def __init__(self, views: list[RequestView], height: int) -> None:
         self.views, self.height = views, height
 
     async def final_height(self) -> int:
         return self.height
 
-    async def list_pending(self) -> list[dict[str, Any]]:
+    async def list_pending(self) -> list[RequestView]:
         return self.views
 
 
@@ -79,4 +85,4 @@ async def test_redrive_republishes_the_request_once_per_window() -> None:
 def test_oldest_first_and_at_most_limit_per_run() -> None:
     views = [view(i, created) for i, created in ((1, 950), (2, 900), (3, 960), (4, 920))]
     due = due_for_redrive(views, height=1000, after_blocks=30, policy=POLICY, last_redrive={}, limit=2)
-    assert [v["request_id"] for v in due] == [2, 4]
+    assert [v.request_id for v in due] == ["2", "4"]

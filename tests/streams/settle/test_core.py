@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from schemas import ExecutionFinished, RequestExpired, ResolutionSubmitted, ResourcesUsed, SettlementSkipped
-from schemas.samples import sample_requested, samples
+from schemas.request_view import RequestView
+from schemas.samples import sample_record, sample_requested, samples
 from streams.deadline import DeadlinePolicy
 from streams.settle.core import SentTransaction, response_payload, settle_request
 
@@ -16,13 +17,14 @@ from streams.settle.core import SentTransaction, response_payload, settle_reques
 class RecordingChain:
     """Stand-in for NearChain: the real chain is exercised by the end-to-end tests."""
 
-    def __init__(self, view: dict[str, Any] | None, height: int) -> None:
-        self.view, self.height, self.sent = view, height, []  # type: ignore[var-annotated]
+    def __init__(self, changes: dict[str, Any] | None, height: int) -> None:
+        self.view = None if changes is None else RequestView.from_json(sample_record(FINISHED.request, **changes))
+        self.height, self.sent = height, []  # type: ignore[var-annotated]
 
     async def final_height(self) -> int:
         return self.height
 
-    async def get_request(self, request_id: str) -> dict[str, Any] | None:
+    async def get_request(self, request_id: str) -> RequestView | None:
         return self.view
 
     async def resolve(self, request_id: str, response: dict[str, Any]) -> SentTransaction:

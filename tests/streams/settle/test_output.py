@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from schemas import ExecutionFinished, ResolutionSubmitted, ResourcesUsed
-from schemas.samples import sample_requested, samples
+from schemas.request_view import RequestView
+from schemas.samples import sample_record, sample_requested, samples
 from streams.chain import resolve_args
 from streams.deadline import DeadlinePolicy
 from streams.errors import ResolveRefused
@@ -91,8 +92,8 @@ class RefusingChain:
     async def final_height(self) -> int:
         return 130
 
-    async def get_request(self, request_id: str) -> dict[str, Any] | None:
-        return {"status": "pending", "resolved": False}
+    async def get_request(self, request_id: str) -> RequestView | None:
+        return RequestView.from_json(sample_record(sample_requested()))
 
     async def resolve(self, request_id: str, response: dict[str, Any]) -> SentTransaction:
         self.sent.append(response)
@@ -115,8 +116,8 @@ async def test_a_refused_resolve_falls_back_to_a_charged_failure() -> None:
 class RacedChain(RefusingChain):
     """The refusal was a concurrent resolve winning: the request no longer awaits one."""
 
-    async def get_request(self, request_id: str) -> dict[str, Any] | None:
-        return {"status": "pending", "resolved": bool(self.sent)}
+    async def get_request(self, request_id: str) -> RequestView | None:
+        return RequestView.from_json(sample_record(sample_requested(), resolved=bool(self.sent)))
 
 
 async def test_no_fallback_when_another_resolve_already_won() -> None:

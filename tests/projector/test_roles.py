@@ -11,9 +11,9 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from streams.projector import DatabaseError, Position, refresh_views, to_row, view_checksums, write_events
-from streams.projector._postgres import write_batch
-from streams.projector.synthetic import lifecycle
+from projector import DatabaseError, Position, refresh_views, to_row, view_checksums, write_events
+from projector._postgres import write_batch
+from projector.synthetic import lifecycle
 
 Logins = dict[str, str]
 
@@ -114,7 +114,7 @@ def test_permission_errors_are_translated(logins: Logins) -> None:
 
 
 def _readme_queries() -> list[str]:
-    readme = (Path(__file__).parents[3] / "streams" / "projector" / "README.md").read_text()
+    readme = (Path(__file__).parents[2] / "projector" / "README.md").read_text()
     section = readme.split("## Example analyst queries", 1)[1].split("\n## ", 1)[0]
     return re.findall(r"```sql\n(.*?)```", section, flags=re.DOTALL)
 

@@ -13,11 +13,7 @@ import psycopg
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from schemas import encode
-from schemas.events import Event
-from streams import ALL_TOPICS, topic_for
-from streams.kafka import make_producer
-from streams.projector import (
+from projector import (
     DatabaseError,
     Projector,
     migrate,
@@ -25,7 +21,11 @@ from streams.projector import (
     run_projector_async,
     view_checksums,
 )
-from streams.projector.synthetic import synthetic_events
+from projector.synthetic import synthetic_events
+from schemas import encode
+from schemas.events import Event
+from streams import ALL_TOPICS, topic_for
+from streams.kafka import make_producer
 
 Ends = dict[tuple[str, int], int]
 FAST_GROUP = {"session.timeout.ms": 2000, "heartbeat.interval.ms": 300}  # joins in ~1 s on Tansu

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import streams.projector as projector
+import projector
 
 
 def test_all_is_the_public_surface() -> None:

@@ -27,14 +27,14 @@ from typing import Any
 import psycopg
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 
+from projector import _postgres, metrics
+from projector.core import EventRow, Position, next_offsets, to_row
+from projector.errors import ProjectorError
 from schemas import SchemaError, decode
 from streams.kafka import make_consumer
-from streams.projector import _postgres, metrics
-from streams.projector.core import EventRow, Position, next_offsets, to_row
-from streams.projector.errors import ProjectorError
 from streams.topics import ALL_TOPICS
 
-log = logging.getLogger("streams.projector")
+log = logging.getLogger("projector")
 
 DEFAULT_GROUP_ID = "offshore-projector"
 

@@ -18,8 +18,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from streams.projector.core import COLUMNS, EventRow, Position, next_offsets
-from streams.projector.errors import DatabaseError, MigrationError, NotMigratedError
+from projector.core import COLUMNS, EventRow, Position, next_offsets
+from projector.errors import DatabaseError, MigrationError, NotMigratedError
 
 VIEWS: tuple[str, ...] = (
     "request_status",
@@ -91,7 +91,7 @@ def connect(dsn: str, *, autocommit: bool = False) -> psycopg.Connection[Any]:
 def load_migrations(directory: Path | None = None) -> list[Migration]:
     """The versioned SQL files, in order. Names are `NNNN_snake_name.sql`; versions must be unique."""
     if directory is None:
-        files = [(f.name, f.read_text()) for f in resources.files("streams.projector.migrations").iterdir()]
+        files = [(f.name, f.read_text()) for f in resources.files("projector.migrations").iterdir()]
     else:
         files = [(p.name, p.read_text()) for p in directory.iterdir()]
     out: list[Migration] = []

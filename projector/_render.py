@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from streams.projector import _postgres
+from projector import _postgres
 
 _YOCTO_PER_NEAR = 10**24
 _COLUMNS: tuple[tuple[str, str], ...] = (

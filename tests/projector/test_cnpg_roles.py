@@ -25,10 +25,10 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from offshore.stack import LocalStack
-from streams.projector import MigrationError, migrate, refresh_views, view_checksums, write_events
-from streams.projector.synthetic import lifecycle
+from projector import MigrationError, migrate, refresh_views, view_checksums, write_events
+from projector.synthetic import lifecycle
 
-MANIFEST = Path(__file__).resolve().parents[3] / "deploy" / "k8s" / "base" / "postgres.yaml"
+MANIFEST = Path(__file__).resolve().parents[2] / "deploy" / "k8s" / "base" / "postgres.yaml"
 
 
 def _cluster() -> dict[str, Any]:

@@ -9,8 +9,8 @@ import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
+from projector import migrate
 from streams import ALL_TOPICS, Topic, create_topics
-from streams.projector import migrate
 
 
 class _Databases:

@@ -8,7 +8,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from streams.projector import (
+from projector import (
     MigrationError,
     NotMigratedError,
     Projector,
@@ -17,7 +17,7 @@ from streams.projector import (
     pending_migrations,
     write_events,
 )
-from streams.projector.synthetic import lifecycle
+from projector.synthetic import lifecycle
 
 
 def test_migrate_applies_every_file_once_and_records_it(new_database: str) -> None:
@@ -32,7 +32,7 @@ def test_migrate_applies_every_file_once_and_records_it(new_database: str) -> No
 
 
 def test_an_edited_migration_is_refused(new_database: str, tmp_path: Path) -> None:
-    source = Path(__file__).parents[3] / "streams" / "projector" / "migrations"
+    source = Path(__file__).parents[2] / "projector" / "migrations"
     copy = tmp_path / "migrations"
     shutil.copytree(source, copy)
     migrate(new_database, directory=copy)
@@ -44,7 +44,7 @@ def test_an_edited_migration_is_refused(new_database: str, tmp_path: Path) -> No
 
 def test_a_new_migration_file_is_applied_on_the_next_run(new_database: str, tmp_path: Path) -> None:
     copy = tmp_path / "migrations"
-    shutil.copytree(Path(__file__).parents[3] / "streams" / "projector" / "migrations", copy)
+    shutil.copytree(Path(__file__).parents[2] / "projector" / "migrations", copy)
     migrate(new_database, directory=copy)
     (copy / "9999_extra.sql").write_text("CREATE TABLE store.extra (id int);")
     assert migrate(new_database, directory=copy) == ["9999_extra.sql"]
@@ -54,7 +54,7 @@ def test_a_new_migration_file_is_applied_on_the_next_run(new_database: str, tmp_
 
 def test_a_failing_migration_is_rolled_back_and_not_recorded(new_database: str, tmp_path: Path) -> None:
     copy = tmp_path / "migrations"
-    shutil.copytree(Path(__file__).parents[3] / "streams" / "projector" / "migrations", copy)
+    shutil.copytree(Path(__file__).parents[2] / "projector" / "migrations", copy)
     (copy / "9999_broken.sql").write_text("CREATE TABLE store.half (id int); SELECT no_such_function();")
     with pytest.raises(MigrationError, match=r"9999_broken\.sql failed"):
         migrate(new_database, directory=copy)
@@ -75,7 +75,7 @@ def test_projector_refuses_an_unmigrated_database(new_database: str, kafka_boots
 def test_projector_refuses_a_partly_migrated_database(new_database: str, tmp_path: Path) -> None:
     copy = tmp_path / "migrations"
     copy.mkdir()
-    source = Path(__file__).parents[3] / "streams" / "projector" / "migrations"
+    source = Path(__file__).parents[2] / "projector" / "migrations"
     shutil.copy(sorted(source.glob("0001_*.sql"))[0], copy)
     migrate(new_database, directory=copy)
     with pytest.raises(NotMigratedError, match=r"0002_views\.sql"):

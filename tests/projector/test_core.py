@@ -12,6 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from projector import Position, to_row
+from projector.core import COLUMNS, block_time, next_offsets
 from schemas import EVENT_TYPES
 from schemas.events import (
     CompilationFailed,
@@ -22,8 +24,6 @@ from schemas.events import (
     WasmCompiled,
 )
 from schemas.samples import sample_requested, samples
-from streams.projector import Position, to_row
-from streams.projector.core import COLUMNS, block_time, next_offsets
 
 
 @pytest.mark.parametrize("name", sorted(EVENT_TYPES))

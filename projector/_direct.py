@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from projector import _postgres
+from projector.core import Position, to_row
 from schemas.events import Event
-from streams.projector import _postgres
-from streams.projector.core import Position, to_row
 
 DIRECT_TOPIC = "(direct)"
 

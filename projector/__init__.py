@@ -4,15 +4,15 @@ The chain is the ledger, Kafka the log of work; Postgres is a projection that ca
 rebuilt from the topics at any time (docs/design.md §7).
 """
 
-from streams.projector._direct import write_events
-from streams.projector._loop import (
+from projector._direct import write_events
+from projector._loop import (
     DEFAULT_GROUP_ID,
     Projector,
     ProjectorStats,
     run_projector,
     run_projector_async,
 )
-from streams.projector._postgres import (
+from projector._postgres import (
     VIEWS,
     billing_rows,
     load_migrations,
@@ -21,9 +21,9 @@ from streams.projector._postgres import (
     refresh_views,
     view_checksums,
 )
-from streams.projector._render import format_billing, format_near, render_billing
-from streams.projector.core import EventRow, Position, to_row
-from streams.projector.errors import DatabaseError, MigrationError, NotMigratedError, ProjectorError
+from projector._render import format_billing, format_near, render_billing
+from projector.core import EventRow, Position, to_row
+from projector.errors import DatabaseError, MigrationError, NotMigratedError, ProjectorError
 
 __all__ = [
     "DEFAULT_GROUP_ID",

@@ -1,4 +1,4 @@
-"""Versioned SQL migrations (`NNNN_snake_name.sql`), applied in order by `streams.projector.migrate`.
+"""Versioned SQL migrations (`NNNN_snake_name.sql`), applied in order by `projector.migrate`.
 
 A package so the files ship as package data. Never edit an applied file: add the next number.
 """

@@ -13,9 +13,7 @@ import pytest
 from psycopg.conninfo import make_conninfo
 from psycopg.rows import dict_row
 
-from schemas import ResourcesUsed
-from schemas.events import Event, ExecutionRequested
-from streams.projector import (
+from projector import (
     format_near,
     migrate,
     refresh_views,
@@ -23,7 +21,9 @@ from streams.projector import (
     view_checksums,
     write_events,
 )
-from streams.projector.synthetic import charge, lifecycle
+from projector.synthetic import charge, lifecycle
+from schemas import ResourcesUsed
+from schemas.events import Event, ExecutionRequested
 
 D1 = datetime(2026, 11, 24, tzinfo=UTC)
 D2 = D1 + timedelta(days=1)

@@ -1,0 +1,31 @@
+"""What every stage process is configured with (built from `Settings` by `offshore.processes`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import executor
+from streams.deadline import DeadlinePolicy
+
+
+@dataclass(frozen=True, kw_only=True)
+class PipelineConfig:
+    bootstrap: str
+    data_dir: Path
+    rpc_url: str
+    contract_id: str
+    operator_id: str = ""
+    operator_keys: tuple[str, ...] = ()
+    keystore_master_key: str | None = None
+    compile: executor.CompileConfig = field(default_factory=executor.CompileConfig)
+    store: executor.StoreConfig = field(default_factory=executor.StoreConfig)
+    executor: executor.ExecutorConfig = field(default_factory=executor.ExecutorConfig)
+    deadline: DeadlinePolicy = field(default_factory=DeadlinePolicy)
+    compile_concurrency: int = 2
+    execute_concurrency: int = 2
+    settle_concurrency: int = 4
+    reconcile_interval_s: float = 5.0
+    reconcile_after_blocks: int = 30  # a request pending this long is re-driven
+    app_prefix: str = "offshore"
+    replication_factor: int = 1  # of the internal topics Faust creates (e.g. its leader topic)
