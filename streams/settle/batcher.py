@@ -24,6 +24,7 @@ import itertools
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from streams.settle.batching import GAS, BatchLimits, BatchResult, GasModel, batch_args, fits, item_args, parse_result
@@ -39,6 +40,7 @@ class Resolved:
     skipped: tuple[str, str] | None
     tx_hash: str
     batch_size: int
+    sent_at: datetime | None = None  # when the call carrying it left (None: never sent)
 
 
 @dataclass(order=True)
@@ -127,6 +129,7 @@ class Batcher:
         return taken
 
     async def _deliver(self, batch: list[_Entry]) -> None:
+        sent_at = datetime.now(UTC)
         try:
             tx, result = await self._send(batch_args([e.args for e in batch]), len(batch))
         except Exception as exc:
@@ -141,10 +144,10 @@ class Batcher:
             if e.done.done():
                 continue
             if e.request_id in result.resolved:
-                e.done.set_result(Resolved(e.request_id, None, tx, len(batch)))
+                e.done.set_result(Resolved(e.request_id, None, tx, len(batch), sent_at))
             else:
                 why = result.skipped.get(e.request_id, ("missing", "not in the call's result"))
-                e.done.set_result(Resolved(e.request_id, why, tx, len(batch)))
+                e.done.set_result(Resolved(e.request_id, why, tx, len(batch), sent_at))
 
 
 def py_near_send(account: Any, contract_id: str, gas: GasModel = GAS) -> Send:
