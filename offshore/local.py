@@ -317,7 +317,10 @@ class LocalPlatform:
                 seed = SigningKey.generate()
                 public = bytes(seed.verify_key)
                 await operator.add_public_key(
-                    "ed25519:" + base58.b58encode(public).decode(), info.contract_id, ["resolve_execution"], None
+                    "ed25519:" + base58.b58encode(public).decode(),
+                    info.contract_id,
+                    ["resolve_execution", "resolve_executions"],
+                    None,
                 )
                 keys.append("ed25519:" + base58.b58encode(bytes(seed) + public).decode())
         finally:
