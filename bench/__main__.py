@@ -27,6 +27,7 @@ SECTIONS: tuple[str, ...] = (
     "runtimes",
     "gas",
     "devnet",
+    "broker_wipe",
 )
 REPORT = Path(__file__).with_name("report.json")
 _VERSIONED = ("wasmtime", "confluent-kafka", "faust-streaming", "fastavro", "psycopg", "py-near")

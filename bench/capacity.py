@@ -19,6 +19,7 @@ from typing import Any
 RATES = tuple(float(r) for r in os.environ.get("BENCH_CAPACITY_RATES", "10,20,40,70,100,150,200").split(","))
 STEP_S = float(os.environ.get("BENCH_CAPACITY_STEP_S", "10"))
 P99_TARGET_MS = 2000.0
+LAST_CAPACITY_RPS: float | None = None  # set by measure(): chaos offers 70 % of it in the same run
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -59,6 +60,8 @@ def measure(platform: Any, info: Any, url: str, commit: str) -> dict[str, Any]:
             limiting = max(busy, key=lambda k: busy[k])
             break
         capacity = rate
+    global LAST_CAPACITY_RPS
+    LAST_CAPACITY_RPS = capacity or None
     return {
         "capacity_rps": capacity,
         "capacity_limiting_component": limiting,
