@@ -22,6 +22,7 @@ import base64
 import heapq
 import itertools
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,6 +30,7 @@ from typing import Any
 
 from streams.settle.batching import GAS, BatchLimits, BatchResult, GasModel, batch_args, fits, item_args, parse_result
 
+log = logging.getLogger("offshore.streams")
 EXPIRED = "expired"  # settle's own skip reason: not sent, the yield would time out first
 
 
@@ -102,12 +104,21 @@ class Batcher:
                 await self._ready.wait()
             if self._in_flight > 0 and len(self._heap) < self._limits.max_items:
                 await asyncio.sleep(self._window)  # others are sending: let this batch fill for a window
-            batch = await self._take()
+            try:
+                batch = await self._take()
+            except Exception as exc:  # the height could not be read: the entries stay queued
+                log.warning("settle batcher: deadline check failed, retrying: %s", exc)
+                await asyncio.sleep(0.5)  # backoff: the chain's RPC is failing
+                continue
             if not batch:
                 continue
             self._in_flight += 1
             try:
                 await self._deliver(batch)
+            except Exception as exc:  # never lose the worker: every waiter gets the error
+                for entry in batch:
+                    if not entry.done.done():
+                        entry.done.set_exception(exc)
             finally:
                 self._in_flight -= 1
 
@@ -117,7 +128,13 @@ class Batcher:
         size = 12  # `{"items":[]}`
         while self._heap:
             entry = self._heap[0]
-            if await self._expired(entry.deadline):
+            try:
+                expired = await self._expired(entry.deadline)
+            except Exception:
+                for e in taken:  # back in the queue: nothing is lost when the height cannot be read
+                    heapq.heappush(self._heap, e)
+                raise
+            if expired:
                 heapq.heappop(self._heap)
                 if not entry.done.done():
                     entry.done.set_result(Resolved(entry.request_id, (EXPIRED, "yield deadline too close"), "", 0))
