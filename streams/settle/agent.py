@@ -76,15 +76,11 @@ class SettleAgent:
 
     def _batcher(self) -> Batcher:
         if self.batcher is None:
-            policy = self.config.deadline
-
-            async def expired(deadline: int) -> bool:
-                return await self.chain.final_height() + policy.margin_blocks >= deadline
-
             self.batcher = Batcher(
                 self.chain.resolve_batch,
                 senders=max(1, len(self.config.operator_keys)),
-                expired=expired,
+                final_height=self.chain.final_height,
+                margin_blocks=self.config.deadline.margin_blocks,
                 window_s=self.config.settle_batch_window_s,
                 limits=BatchLimits(max_items=self.config.settle_batch_max_items),
             )

@@ -64,12 +64,14 @@ class Batcher:
         send: Send,
         *,
         senders: int,
-        expired: Callable[[int], Awaitable[bool]],
+        final_height: Callable[[], Awaitable[int]],
+        margin_blocks: int,
         window_s: float = 0.02,
         limits: BatchLimits | None = None,
     ) -> None:
         self._send = send
-        self._expired = expired
+        self._final_height = final_height
+        self._margin = margin_blocks  # an entry with fewer blocks left than this is expired, not sent
         self._window = window_s
         self._limits = limits or BatchLimits()
         self._heap: list[_Entry] = []
@@ -123,18 +125,15 @@ class Batcher:
                 self._in_flight -= 1
 
     async def _take(self) -> list[_Entry]:
-        """The soonest-expiring entries that fit one call; expired ones are answered on the way."""
+        """The soonest-expiring entries that fit one call; expired ones are answered on the way. The
+        height is read first: nothing awaits between looking at the queue and popping from it (other
+        workers take from the same queue)."""
+        height = await self._final_height()
         taken: list[_Entry] = []
         size = 12  # `{"items":[]}`
         while self._heap:
             entry = self._heap[0]
-            try:
-                expired = await self._expired(entry.deadline)
-            except Exception:
-                for e in taken:  # back in the queue: nothing is lost when the height cannot be read
-                    heapq.heappush(self._heap, e)
-                raise
-            if expired:
+            if height + self._margin >= entry.deadline:
                 heapq.heappop(self._heap)
                 if not entry.done.done():
                     entry.done.set_result(Resolved(entry.request_id, (EXPIRED, "yield deadline too close"), "", 0))

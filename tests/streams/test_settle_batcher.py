@@ -62,10 +62,10 @@ async def test_batches_on_the_devnet(tmp_path: Path) -> None:
             sent.append(items)
             return await send(args, items)
 
-        async def expired(deadline: int) -> bool:
-            return deadline < 0
+        async def height() -> int:
+            return 0  # with a margin of 1: an outcome whose deadline is below 1 has expired
 
-        batcher = Batcher(counting, senders=1, expired=expired, window_s=0.02)
+        batcher = Batcher(counting, senders=1, final_height=height, margin_blocks=1, window_s=0.02)
         async with client:
             try:
                 while True:  # poll: the init transaction lands a block or two after start
