@@ -3,7 +3,8 @@ keeps nothing), then every process is restarted against it. Every request must s
 once: the chain is the ledger, and the reconciler re-drives what Kafka lost.
 
 Requests are offered at `BENCH_WIPE_RATE` per second (default 20) for `BENCH_WIPE_REQUESTS` (default
-300); the wipe happens half-way through the offer (while requests keep coming). Resolves are counted per request from the chain.
+300); the wipe happens half-way through the offer, while requests keep coming. Resolves are
+counted per request from the chain.
 """
 
 from __future__ import annotations
