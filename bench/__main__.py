@@ -17,7 +17,19 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-SECTIONS: tuple[str, ...] = ("executor", "compile", "projector", "indexer", "pipeline", "chaos", "runtimes", "verify")
+SECTIONS: tuple[str, ...] = (
+    "executor",
+    "compile",
+    "projector",
+    "indexer",
+    "pipeline",
+    "chaos",
+    "runtimes",
+    "verify",
+    "gas",
+    "devnet",
+    "broker_wipe",
+)
 REPORT = Path(__file__).with_name("report.json")
 _VERSIONED = ("wasmtime", "confluent-kafka", "faust-streaming", "fastavro", "psycopg", "py-near")
 

@@ -32,7 +32,7 @@ def run() -> dict[str, Any]:
         block_interval_s=BLOCK_INTERVAL_S,
         processes=PIPELINE,
         operator_keys=8,
-        extra_env={"OFFSHORE_SETTLE_CONCURRENCY": "16", "OFFSHORE_EXECUTE_CONCURRENCY": "4"},
+        extra_env={"OFFSHORE_EXECUTE_CONCURRENCY": "4"},  # settle: the default 128 in flight, so batches form
     )
     try:
         info = platform.start()
@@ -45,6 +45,9 @@ def run() -> dict[str, Any]:
         burst = asyncio.run(_send(info, url, commit, THROUGHPUT_REQUESTS, concurrency=8))
         asyncio.run(_wait(info, burst))
         requested, resolved = _events(info, set(paced) | set(burst))
+        from bench.capacity import measure
+
+        capacity = measure(platform, info, url, commit)
     finally:
         platform.stop()
         shutil.rmtree(state, ignore_errors=True)
@@ -65,6 +68,7 @@ def run() -> dict[str, Any]:
         "block_interval_s": BLOCK_INTERVAL_S,
         "guest": "sha256 (C), compile-cache hit",
         "targets": {"latency_ms.p50": "< 150", "latency_ms.p99": "< 1000"},
+        **capacity,
     }
 
 

@@ -1,4 +1,6 @@
-"""Chain-side audit: how many resolve_execution transactions each request got (exactly once = 1).
+"""Chain-side audit: how many resolves each request got (exactly once = 1): every resolve_execution
+transaction, and every item a resolve_executions call reports as resolved (an item it skipped was
+not resolved again: the contract refused the second resume).
 
 Reads every block of a neardata-style block API, so it needs no trust in the pipeline's own records.
 """
@@ -35,7 +37,26 @@ def resolve_counts(block_api_url: str, contract_id: str, *, timeout_s: float = 3
                     call = action.get("FunctionCall") if isinstance(action, dict) else None
                     if call and call["method_name"] == "resolve_execution":
                         counts[str(json.loads(base64.b64decode(call["args"]))["request_id"])] += 1
+            for item in shard.get("receipt_execution_outcomes") or ():
+                outcome = item["execution_outcome"]["outcome"]
+                if outcome.get("executor_id") == contract_id:
+                    for rid in _batch_resolved(outcome.get("status")):
+                        counts[rid] += 1
     return counts
+
+
+def _batch_resolved(status: Any) -> list[str]:
+    """The ids a resolve_executions receipt resolved (its return value), else []."""
+    value = status.get("SuccessValue") if isinstance(status, dict) else None
+    if not value:
+        return []
+    try:
+        result = json.loads(base64.b64decode(value))
+    except ValueError:
+        return []
+    if isinstance(result, dict) and isinstance(result.get("resolved"), list) and "skipped" in result:
+        return [str(r) for r in result["resolved"]]
+    return []
 
 
 def _get(url: str) -> Any:

@@ -29,9 +29,12 @@ class Submitted:
 
 
 class OffshoreClient:
-    def __init__(self, *, rpc_url: str, account_id: str, secret_key: str, contract_id: str) -> None:
+    def __init__(
+        self, *, rpc_url: str, account_id: str, secret_key: str, contract_id: str, block_api_url: str | None = None
+    ) -> None:
         self.account_id = account_id
         self.contract_id = contract_id
+        self.block_api_url = block_api_url  # set: wait/wait_many follow blocks instead of polling views
         self._account = Account(account_id, secret_key, rpc_addr=rpc_url)
 
     async def __aenter__(self) -> OffshoreClient:
@@ -126,8 +129,32 @@ class OffshoreClient:
         )
         return outcome
 
+    async def get_request(self, request_id: str) -> dict[str, Any] | None:
+        view = await self.view("get_request", {"request_id": request_id})
+        return view if isinstance(view, dict) else None
+
+    async def wait_many(self, request_ids: list[str], *, timeout_s: float = 120.0) -> dict[str, dict[str, Any]]:
+        """Each request's final on-chain record. With a block API: by following final blocks (one
+        block read per block for all of them, offshore/follow.py); without: `wait` on each."""
+        if self.block_api_url is None:
+            views = await asyncio.gather(*(self._poll(rid, timeout_s) for rid in request_ids))
+            return dict(zip(request_ids, views, strict=True))
+        from offshore.follow import wait_settled
+
+        return await wait_settled(
+            request_ids,
+            view=self.get_request,
+            block_api_url=self.block_api_url,
+            contract_id=self.contract_id,
+            timeout_s=timeout_s,
+        )
+
     async def wait(self, request_id: str, *, timeout_s: float = 120.0) -> dict[str, Any]:
         """The request's final on-chain record (status no longer pending)."""
+        return (await self.wait_many([request_id], timeout_s=timeout_s))[request_id]
+
+    async def _poll(self, request_id: str, timeout_s: float) -> dict[str, Any]:
+        """Without a block API (an RPC node only): the request's view, every 100 ms."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:  # poll
             view = await self.view("get_request", {"request_id": request_id})

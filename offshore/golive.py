@@ -39,7 +39,10 @@ from offshore.settings import Settings
 TGAS = 10**12
 NEAR = 10**24
 INIT_GAS = 200 * TGAS  # `new` and `migrate` run in the same transaction as the (large) deploy action
-RESOLVE_METHODS = ("resolve_execution",)  # all that settle calls with an operator key (streams/chain.py)
+RESOLVE_METHODS = (
+    "resolve_execution",
+    "resolve_executions",
+)  # all settle calls with an operator key (streams/chain.py)
 DEFAULT_ALLOWANCE_NEAR = 10  # each resolve takes 100 TGas x gas price (0.01 NEAR at 1e8) from the allowance
 EMPTY_CODE_HASH = "11111111111111111111111111111111"
 

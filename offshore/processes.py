@@ -76,6 +76,8 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
         settle_concurrency=settings.settle_concurrency,
         reconcile_after_blocks=settings.reconcile_after_blocks,
         replication_factor=broker_profile(settings).replication_factor,
+        settle_batch_window_s=settings.settle_batch_window_s,
+        settle_batch_max_items=settings.settle_batch_max_items,
     )
 
 

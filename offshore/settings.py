@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     settle_margin_blocks: int = Field(10, ge=0, description="Blocks a resolve needs to land.")
     reconcile_after_blocks: int = Field(30, gt=0, description="Pending this long -> re-drive.")
     execute_concurrency: int = Field(2, gt=0)
-    settle_concurrency: int = Field(4, gt=0)
+    settle_concurrency: int = Field(128, gt=0)
     kafka_replication_factor: int | None = Field(
         None, gt=0, description="Replicas of topics the platform creates; unset = the profile's (1 local, 3 prod)."
     )
@@ -108,6 +108,10 @@ class Settings(BaseSettings):
     randomness_key: SecretStr = Field(
         SecretStr(""), description="Hex ed25519 seed of the platform randomness key (execute only; secret)."
     )
+    settle_batch_window_s: float = Field(
+        0.02, ge=0, le=0.05, description="Settle: how long outcomes wait for a shared call while calls are in flight."
+    )
+    settle_batch_max_items: int = Field(100, gt=0, description="Settle: outcomes per resolve_executions call at most.")
 
 
 @cache

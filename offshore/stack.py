@@ -102,6 +102,18 @@ class LocalStack:
     def pids(self) -> list[int]:
         return [svc.pid for svc in self._read_state().values()]
 
+    def wipe_broker(self) -> None:
+        """Kills the broker and starts an empty one on the same port: every topic, offset and group
+        is gone at once (Tansu keeps nothing in memory-only mode). For `bench broker_wipe`."""
+        services = self._read_state()
+        old = services[BROKER]
+        _terminate(old.pid)
+        self._kafka_port = old.port
+        try:
+            services[BROKER] = self._start_broker()
+        finally:
+            self._write_state(services)
+
     # ---- broker ----
 
     def _start_broker(self) -> ServiceState:

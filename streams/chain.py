@@ -8,6 +8,7 @@ keys of the operator sign in turn, so resolves in flight do not serialise on one
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -21,6 +22,7 @@ from py_near.exceptions.provider import InvalidNonce, JsonProviderError, RPCTime
 from common.retry import Backoff
 from schemas.request_view import RequestView
 from streams.errors import ChainError, ResolveRefused
+from streams.settle.batching import GAS, BatchResult, parse_result
 from streams.settle.core import SentTransaction
 
 T = TypeVar("T")
@@ -86,6 +88,40 @@ class NearChain:
             if len(batch) < page:
                 return out
             args = {"from": str(int(out[-1].request_id) + 1), "limit": page}
+
+    async def list_pending_before(
+        self, height: int, *, after: str | None = None, limit: int = 100
+    ) -> list[RequestView]:
+        """One page of pending requests created before block `height`, ids above `after`, ascending.
+        The contract reads only the page (plus one record), whatever the number of younger requests."""
+        args: dict[str, Any] = {"height": height, "limit": limit}
+        if after is not None:
+            args["from"] = str(int(after) + 1)
+        page = await self.view("list_pending_before", args)
+        return [_parse(item) for item in page] if isinstance(page, list) else []
+
+    async def resolve_batch(self, args: bytes, items: int) -> tuple[str, BatchResult]:
+        """One resolve_executions call (settle's batcher). A batch is safe to resend after an unclear
+        failure: the contract skips, and reports, every item it already resolved."""
+        await self.start()
+        action = transactions.create_function_call_action("resolve_executions", args, GAS.attach(items, len(args)), 0)
+        for attempt in self._backoff:
+            try:
+                result = await self._account.sign_and_submit_tx(self.contract_id, [action])
+            except (*_TRANSIENT, JsonProviderError) as exc:
+                if isinstance(exc, JsonProviderError) and not _transient_rpc(exc):
+                    raise ChainError(f"resolve_executions refused: {exc}") from exc
+                if self._backoff.last(attempt):
+                    raise ChainError(f"resolve_executions failed after {attempt} attempts: {exc!r}") from exc
+                await self._backoff.wait(attempt)
+                continue
+            status = result.status
+            if not isinstance(status, dict) or "SuccessValue" not in status:
+                failure = status.get("Failure") if isinstance(status, dict) else status
+                raise ResolveRefused(f"resolve_executions failed on chain: {_failure_text(failure)}")
+            value = json.loads(base64.b64decode(status["SuccessValue"]))
+            return str(result.transaction.hash), parse_result(value)
+        raise AssertionError("unreachable")
 
     async def resolve(self, request_id: str, response: dict[str, Any]) -> SentTransaction:
         """Sends resolve_execution once; after an unclear failure it re-reads the chain before resending."""

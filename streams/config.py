@@ -26,9 +26,11 @@ class PipelineConfig:
     deadline: DeadlinePolicy = field(default_factory=DeadlinePolicy)
     compile_concurrency: int = 2
     execute_concurrency: int = 2
-    settle_concurrency: int = 4
+    settle_concurrency: int = 128  # outcomes in flight: what settle's batcher can put in one call
     reconcile_interval_s: float = 5.0
     reconcile_after_blocks: int = 30  # a request pending this long is re-driven
     app_prefix: str = "offshore"
     replication_factor: int = 1  # of the internal topics Faust creates (e.g. its leader topic)
     randomness_key: str | None = None  # hex ed25519 seed: execute signs each request (issue 15)
+    settle_batch_window_s: float = 0.02
+    settle_batch_max_items: int = 100

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 MESSAGES = Counter("offshore_stage_messages_total", "Events consumed and produced.", ["stage", "direction", "type"])
 DURATION = Histogram(
@@ -35,3 +35,10 @@ DUPLICATES = Counter(
     "offshore_duplicates_dropped_total", "Redelivered events answered without redoing work.", ["stage"]
 )
 REDRIVES = Counter("offshore_reconciler_redrives_total", "Pending requests re-driven by the reconciler.")
+SETTLE_BACKLOG = Gauge("offshore_settle_backlog", "Outcomes queued in settle's batcher, not yet sent.")
+SETTLE_BATCH_SIZE = Histogram(
+    "offshore_settle_batch_size",
+    "Outcomes per resolve_executions call, per outcome settled.",
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200, 400),
+)
+EXPIRED = Counter("offshore_requests_expired_total", "Requests given up before their yield deadline.", ["stage"])

@@ -78,6 +78,7 @@ TGAS = 10**12
 # Fees, gas limits and the storage price are nearcore's (devnet/vm/config.py, one table for the node and
 # the VM); the send part of a receipt's fees is burnt when it is created, the execution part when it runs.
 VIEW_GAS = DEFAULT_CONFIG.max_gas_burnt_view
+VIEW_MEMO_ENTRIES = 4096
 
 
 def _deposit(a: Action) -> int:
@@ -214,6 +215,10 @@ class Node:
         self._pool_hashes: set[bytes] = set()
         self._pool_nonces: dict[tuple[str, bytes], int] = {}
         self._compiled: dict[bytes, Any] = {}
+        # View results by (block hash, account, method, args): a view is a pure function of the state
+        # at its block, which only block production changes (on this same thread). Waiting clients
+        # and stages ask the same view many times per block; each run is a whole contract start.
+        self._views: dict[tuple[bytes, str, str, bytes], Outcome] = {}
 
     # ---------------------------------------------------------------- genesis
 
@@ -672,7 +677,18 @@ class Node:
         """A view call at the head, or at block `at` against `account` as it was then (history.py)."""
         block = at if at is not None else self.head
         assert block is not None
+        memo = (block.hash, account_id, method, args)
+        hit = self._views.get(memo)
+        if hit is not None:
+            return hit
         acct = account if at is not None else self.accounts.get(account_id)
+        outcome = self._call_view(account_id, method, args, block, acct)
+        if len(self._views) >= VIEW_MEMO_ENTRIES:
+            del self._views[next(iter(self._views))]  # the oldest: dicts keep insertion order
+        self._views[memo] = outcome
+        return outcome
+
+    def _call_view(self, account_id: str, method: str, args: bytes, block: Block, acct: Account | None) -> Outcome:
         if acct is None:
             raise QueryError(
                 "UNKNOWN_ACCOUNT",

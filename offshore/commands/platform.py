@@ -71,7 +71,11 @@ def _request(args: argparse.Namespace, settings: Settings) -> int:
 
     async def main() -> int:
         async with OffshoreClient(
-            rpc_url=settings.near_rpc_url, account_id=args.account, secret_key=secret, contract_id=settings.contract_id
+            rpc_url=settings.near_rpc_url,
+            account_id=args.account,
+            secret_key=secret,
+            contract_id=settings.contract_id,
+            block_api_url=settings.block_api_url or None,
         ) as client:
             started = time.monotonic()
             sub = await client.request(

@@ -20,7 +20,11 @@ from streams.deadline import DeadlinePolicy
 class PendingSource(Protocol):
     async def final_height(self) -> int: ...
 
-    async def list_pending(self) -> list[RequestView]: ...
+    async def list_pending_before(
+        self, height: int, *, after: str | None = None, limit: int = 100
+    ) -> list[RequestView]:
+        """One page of pending requests created before `height`, ids above `after`, ascending."""
+        ...
 
 
 class Sink(Protocol):
@@ -60,6 +64,16 @@ def due_for_redrive(
 
 
 class Reconciler:
+    """Re-drives stuck requests at a cost proportional to them, not to the backlog (issue 14).
+
+    It asks the contract only for requests created at least `after_blocks` ago (`list_pending_before`:
+    the contract reads the page, stopping at the first younger request), one page per step, at most
+    `max_pages` per run, resuming after the last id it saw on the next run and wrapping to the oldest
+    at the end. A healthy pipeline settles requests long before `after_blocks`, so a run reads one
+    short page; a burst of young pending requests costs nothing; stuck ones are paged through over a
+    few runs. Before, every run listed every pending request (5 s ticks x the whole backlog).
+    """
+
     def __init__(
         self,
         *,
@@ -69,6 +83,8 @@ class Reconciler:
         policy: DeadlinePolicy,
         producer: str,
         max_per_run: int = 50,
+        page: int = 100,
+        max_pages: int = 2,
     ) -> None:
         self._chain = chain
         self._topic = requests_topic
@@ -76,26 +92,35 @@ class Reconciler:
         self._policy = policy
         self._producer = producer
         self._max_per_run = max_per_run
+        self._page = page
+        self._max_pages = max_pages
         self._last: dict[str, int] = {}
+        self._cursor: str | None = None
+        self.pages_read = 0  # views asked of the chain, for tests and the bench
 
     async def run_once(self) -> list[str]:
         """Re-drives what is stuck; returns the request ids it re-published."""
         height = await self._chain.final_height()
-        views = await self._chain.list_pending()
-        pending = {v.request_id for v in views}
-        self._last = {rid: h for rid, h in self._last.items() if rid in pending}
-        redriven = []
-        for view in due_for_redrive(
-            views,
-            height=height,
-            after_blocks=self._after,
-            policy=self._policy,
-            last_redrive=self._last,
-            limit=self._max_per_run,
-        ):
-            event = request_from_view(view, height=height, producer=self._producer)
-            await self._topic.send(key=event.request_id.encode(), value=encode(event))
-            self._last[event.request_id] = height
-            metrics.REDRIVES.inc()
-            redriven.append(event.request_id)
+        self._last = {rid: h for rid, h in self._last.items() if height - h < self._after}
+        cutoff = height - self._after + 1  # created at or before height - after_blocks
+        redriven: list[str] = []
+        for _ in range(self._max_pages):
+            views = await self._chain.list_pending_before(cutoff, after=self._cursor, limit=self._page)
+            self.pages_read += 1
+            self._cursor = views[-1].request_id if len(views) == self._page else None
+            for view in due_for_redrive(
+                views,
+                height=height,
+                after_blocks=self._after,
+                policy=self._policy,
+                last_redrive=self._last,
+                limit=self._max_per_run - len(redriven),
+            ):
+                event = request_from_view(view, height=height, producer=self._producer)
+                await self._topic.send(key=event.request_id.encode(), value=encode(event))
+                self._last[event.request_id] = height
+                metrics.REDRIVES.inc()
+                redriven.append(event.request_id)
+            if self._cursor is None or len(redriven) >= self._max_per_run:
+                break
         return redriven

@@ -1,8 +1,10 @@
-"""The settle stage's agent: an execution outcome in, at most one resolve_execution out.
+"""The settle stage's agent: an execution outcome in, one item of a `resolve_executions` call out.
 
-`streams.settle.core.settle_request` reads the chain and `decide`s (resolve, skip, expire); the shell's
-guard keeps two deliveries of one request in this process from racing each other, and the chain check
-keeps any later one from sending a second transaction. The reconciler runs as a timer in this process
+Outcomes go through the batcher (`streams.settle.batcher`: count, bytes and gas limits, a short window
+only while calls are in flight, soonest deadline first, expired ones never sent); the call's result
+says, per item, resolved or skipped and why (`core.batch_outcome`), so no view is read per outcome.
+The shell's guard keeps two deliveries of one request in this process from racing each other, and
+the contract skips a second resolve of the same request. The reconciler runs as a timer in this process
 (`streams.reconcile.agent`).
 """
 
@@ -18,9 +20,13 @@ from streams import metrics
 from streams.app import create_app
 from streams.chain import NearChain
 from streams.config import PipelineConfig
+from streams.deadline import expired_event
+from streams.errors import ResolveRefused
 from streams.reasons import FailureReason
 from streams.reconcile.agent import ReconcileAgent
-from streams.settle.core import settle_request
+from streams.settle.batcher import Batcher
+from streams.settle.batching import BatchLimits
+from streams.settle.core import batch_outcome, refused_payload, response_payload
 from streams.shell import Delivery, FaustSender, StageShell, data_dir, producer_name
 from streams.topics import EXECUTED
 
@@ -31,6 +37,7 @@ class SettleAgent:
         self.chain = chain
         self.producer = producer_name("settle")
         self.shell = StageShell("settle", sender, accepts=(ExecutionFinished,), handler=self.settle)
+        self.batcher: Batcher | None = None  # created on the event loop, at the first outcome
 
     async def settle(self, delivery: Delivery, ev: Event) -> None:
         assert isinstance(ev, ExecutionFinished)  # the shell checked
@@ -45,9 +52,41 @@ class SettleAgent:
             metrics.SETTLEMENTS.labels(f"skipped_{out.reason}").inc()
         elif isinstance(out, RequestExpired):
             metrics.SETTLEMENTS.labels(FailureReason.EXPIRED).inc()
+            metrics.EXPIRED.labels("settle").inc()
 
     async def _settle(self, ev: ExecutionFinished) -> Event:
-        return await settle_request(ev, self.chain, policy=self.config.deadline, producer=self.producer)
+        """Through the batcher: the call's result says what happened to the request, so no view of
+        it is read (issue 14); the contract skips, and reports, what it can no longer resolve."""
+        policy, req = self.config.deadline, ev.request
+        height = await self.chain.final_height()
+        if policy.expired(req, height):
+            return expired_event(req, policy, height, stage="settle", producer=self.producer)
+        batcher = self._batcher()
+        response = response_payload(ev)
+        got = await batcher.resolve(req.request_id, response, deadline=policy.deadline(req))
+        out = batch_outcome(ev, response, got, height=height, policy=policy, producer=self.producer)
+        if out is None:  # the contract refused this response: a failure with the same usage, once
+            assert got.skipped is not None
+            response = refused_payload(ev, got.skipped[1])
+            got = await batcher.resolve(req.request_id, response, deadline=policy.deadline(req))
+            out = batch_outcome(ev, response, got, height=height, policy=policy, producer=self.producer)
+            if out is None:
+                raise ResolveRefused(f"resolve refused twice: {got.skipped}")
+        metrics.SETTLE_BATCH_SIZE.observe(got.batch_size)
+        return out
+
+    def _batcher(self) -> Batcher:
+        if self.batcher is None:
+            self.batcher = Batcher(
+                self.chain.resolve_batch,
+                senders=max(1, len(self.config.operator_keys)),
+                final_height=self.chain.final_height,
+                margin_blocks=self.config.deadline.margin_blocks,
+                window_s=self.config.settle_batch_window_s,
+                limits=BatchLimits(max_items=self.config.settle_batch_max_items),
+            )
+            metrics.SETTLE_BACKLOG.set_function(lambda: self.batcher.backlog if self.batcher else 0)
+        return self.batcher
 
 
 def build_settle_app(config: PipelineConfig, *, chain: NearChain | None = None) -> faust.App:

@@ -18,6 +18,7 @@ from schemas.request_view import RequestView
 from streams.deadline import DeadlinePolicy, expired_event
 from streams.errors import ResolveRefused
 from streams.reasons import FailureReason, SkipReason
+from streams.settle.batcher import Resolved
 from streams.settle.output import OutputRejected, error_text, shape_output
 
 MAX_ERROR_CHARS = 512  # kept for importers; the bound is now bytes (streams.settle.output.MAX_ERROR_BYTES)
@@ -171,3 +172,42 @@ async def settle_request(
         sent_at_height=height,
         **head,
     )
+
+
+def batch_outcome(
+    ev: ExecutionFinished,
+    response: dict[str, Any],
+    got: Resolved,
+    *,
+    height: int,
+    policy: DeadlinePolicy,
+    producer: str,
+) -> ResolutionSubmitted | SettlementSkipped | RequestExpired | None:
+    """What one item of a resolve_executions call means for the request, from the call's own result
+    (no view of the request): resolved, skipped (with the chain's reason), expired, or None when the
+    contract refused this response (settle then sends `refused_payload` once)."""
+    req = ev.request
+    sent = got.sent_at or datetime.now(UTC)
+    head: dict[str, Any] = {"request_id": req.request_id, "occurred_at": sent, "producer": producer}
+    if got.skipped is None:
+        return ResolutionSubmitted(
+            event_id=f"resolved:{req.request_id}",
+            tx_hash=got.tx_hash,
+            success=bool(response["success"]),
+            resources_used=ev.resources_used,
+            signer_public_key="",
+            attempts=1,
+            sent_at_height=height,
+            **head,
+        )
+    reason, message = got.skipped
+    if reason in ("expired", "yield_expired"):  # the batcher's deadline check, or the chain's own
+        return expired_event(req, policy, height, stage="settle", producer=producer)
+    if reason == "invalid":
+        return None
+    status = message.rsplit("(", 1)[-1].rstrip(")") if reason == "not_pending" else "pending"
+    skip = "already_resolved" if reason == "already_resolved" else _NOT_PENDING.get(status, f"not_pending:{status}")
+    return SettlementSkipped(event_id=f"skipped:{req.request_id}", reason=skip, chain_status=status, **head)
+
+
+_NOT_PENDING = {"completed": "already_resolved", "cancelled": "cancelled", "timed_out": "timed_out"}  # as RequestView

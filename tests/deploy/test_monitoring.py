@@ -201,6 +201,8 @@ def test_alert_rules_cover_the_required_signals() -> None:
         "OffshoreYieldSlackLow": "offshore_yield_slack_blocks_bucket",
         "OffshoreCompileFailuresSpiking": 'offshore_request_failures_total{stage="compile"}',
         "OffshoreProjectorBehind": "offshore_projector_events_total",
+        "OffshoreSettleBacklogHigh": "offshore_settle_backlog",
+        "OffshoreStageExpiringRequests": "offshore_requests_expired_total",
     }
     for alert, needle in required.items():
         assert needle in alerts[alert], alert

@@ -50,16 +50,22 @@ def test_recently_redriven_requests_wait() -> None:
 
 
 class FakeSource:
-    """Stand-in for the chain's pending list (the real chain is exercised end to end)."""
+    """Stand-in for the chain's pending list with the contract's list_pending_before semantics (the
+    contract's view is tested in tests/contract/test_contract_batch.py, the whole on the devnet end to end)."""
 
     def __init__(self, views: list[RequestView], height: int) -> None:
         self.views, self.height = views, height
+        self.asked: list[tuple[int, str | None]] = []
 
     async def final_height(self) -> int:
         return self.height
 
-    async def list_pending(self) -> list[RequestView]:
-        return self.views
+    async def list_pending_before(
+        self, height: int, *, after: str | None = None, limit: int = 100
+    ) -> list[RequestView]:
+        self.asked.append((height, after))
+        older = [v for v in self.views if (v.created_height or 0) < height and int(v.request_id) > int(after or 0)]
+        return older[:limit]
 
 
 class Sink:
@@ -86,3 +92,22 @@ def test_oldest_first_and_at_most_limit_per_run() -> None:
     views = [view(i, created) for i, created in ((1, 950), (2, 900), (3, 960), (4, 920))]
     due = due_for_redrive(views, height=1000, after_blocks=30, policy=POLICY, last_redrive={}, limit=2)
     assert [v.request_id for v in due] == ["2", "4"]
+
+
+async def test_cost_follows_the_stuck_requests_not_the_backlog() -> None:
+    young = [view(i, 995) for i in range(100, 1100)]  # a burst of 1000 pending, all younger than 30 blocks
+    source, sink = FakeSource([view(2, 960), *young], 1000), Sink()
+    rec = Reconciler(chain=source, requests_topic=sink, after_blocks=30, policy=POLICY, producer="t", page=10)
+    assert await rec.run_once() == ["2"]
+    assert source.asked == [(971, None)] and rec.pages_read == 1  # one short page, whatever the backlog
+
+
+async def test_stuck_requests_are_paged_through_over_runs() -> None:
+    stuck = [view(i, 900 + i) for i in range(1, 26)]  # 25 stuck requests, pages of 10, 2 pages a run
+    source, sink = FakeSource(stuck, 1000), Sink()
+    rec = Reconciler(chain=source, requests_topic=sink, after_blocks=30, policy=POLICY, producer="t", page=10)
+    first = await rec.run_once()
+    second = await rec.run_once()
+    assert first == [str(i) for i in range(1, 21)] and second == [str(i) for i in range(21, 26)]
+    assert source.asked == [(971, None), (971, "10"), (971, "20")]
+    assert await rec.run_once() == []  # all re-driven in this window; the cursor wrapped to the oldest

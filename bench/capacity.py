@@ -1,0 +1,125 @@
+"""Capacity of the embedded platform (issue 14): the highest offered rate it sustains with settle latency
+p99 < 2 s (final block of the request -> resolve sent), cache-hit tiny guest.
+
+Open loop: requests are offered at a fixed rate for a step, the rate doubles-ish each step, and the
+first step that misses (p99 >= 2 s, a request not completed, or the offered rate not reached) ends
+the search. The limiting component is the process with the largest CPU share in that step (or the
+load generator, if it could not offer the rate); every step is reported, passing or not.
+Steps: `BENCH_CAPACITY_RATES` (requests/s, comma-separated), `BENCH_CAPACITY_STEP_S` seconds each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+RATES = tuple(float(r) for r in os.environ.get("BENCH_CAPACITY_RATES", "10,20,40,70,100,150,200").split(","))
+STEP_S = float(os.environ.get("BENCH_CAPACITY_STEP_S", "10"))
+P99_TARGET_MS = 2000.0
+LAST_CAPACITY_RPS: float | None = None  # set by measure(): chaos offers 70 % of it in the same run
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def measure(platform: Any, info: Any, url: str, commit: str) -> dict[str, Any]:
+    """Runs the steps on a started platform; returns capacity_rps, the limiting component and the steps."""
+    steps: list[dict[str, Any]] = []
+    capacity = 0.0
+    limiting = "none (every step passed: raise BENCH_CAPACITY_RATES)"
+    for rate in RATES:
+        pids = _pids(platform)
+        before = _cpu(pids)
+        started = time.monotonic()
+        ids, offered = asyncio.run(paced(info, url, commit, rate, STEP_S))
+        views = asyncio.run(info.wait_settled(ids, timeout_s=120 + STEP_S))
+        spent = _cpu(pids)
+        wall = time.monotonic() - started
+        busy = {name: round((spent[name] - before.get(name, 0.0)) / wall, 2) for name in spent}
+        from bench.pipeline import _events
+
+        requested, resolved = _events(info, set(ids))
+        lat = sorted((resolved[r] - requested[r]) * 1000 for r in ids if r in resolved and r in requested)
+        p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else float("inf")
+        completed = sum(1 for v in views.values() if v["status"] == "completed")
+        step = {
+            "offered_rps": rate,
+            "achieved_offer_rps": round(offered, 1),
+            "requests": len(ids),
+            "completed": completed,
+            "p50_ms": round(lat[len(lat) // 2], 1) if lat else None,
+            "p99_ms": round(p99, 1),
+            "cpu_cores_by_process": busy,
+        }
+        steps.append(step)
+        if offered < 0.9 * rate:
+            limiting = "load generator (could not offer the rate)"
+            break
+        if p99 >= P99_TARGET_MS or completed < len(ids):
+            limiting = max(busy, key=lambda k: busy[k])
+            break
+        capacity = rate
+    global LAST_CAPACITY_RPS
+    LAST_CAPACITY_RPS = capacity or None
+    return {
+        "capacity_rps": capacity,
+        "capacity_limiting_component": limiting,
+        "capacity_steps": steps,
+        "capacity_target": ">= 150 requests/s with settle p99 < 2 s (issue 14)",
+    }
+
+
+async def paced(info: Any, url: str, commit: str, rate: float, seconds: float) -> tuple[list[str], float]:
+    """Requests offered at `rate` per second for `seconds` over the platform's client accounts;
+    returns their ids and the rate actually offered (sends that started on time)."""
+    from bench.pipeline import LIMITS
+    from offshore.local import CLIENTS
+
+    clients = [info.client(a) for a in CLIENTS]
+    for c in clients:
+        await c.__aenter__()
+    try:
+        n = max(1, int(rate * seconds))
+        start = time.monotonic()
+        last = start
+
+        async def one(i: int) -> str | None:
+            nonlocal last
+            await asyncio.sleep(max(0.0, start + i / rate - time.monotonic()))  # the schedule, open loop
+            last = max(last, time.monotonic())
+            for _ in range(3):  # a transaction the node dropped (a nonce race between in-flight sends): resend
+                try:
+                    sub = await clients[i % len(clients)].request(
+                        repo=url, commit=commit, input_data=f"cap {i}", limits=LIMITS, response_format="Text"
+                    )
+                    return str(sub.request_id)
+                except Exception:
+                    await asyncio.sleep(0.1)  # backoff before resending
+            return None  # not offered: counted against the achieved offer rate
+
+        got = await asyncio.gather(*(one(i) for i in range(n)))
+        ids = [r for r in got if r is not None]
+        return ids, len(ids) / (last - start + 1 / rate)
+    finally:
+        for c in clients:
+            await c.__aexit__(None, None, None)
+
+
+def _pids(platform: Any) -> dict[str, int]:
+    out = {name: child.proc.pid for name, child in platform._children.items() if child.proc is not None}
+    for svc in platform._stack._read_state().values():
+        out[svc.name] = svc.pid
+    return out
+
+
+def _cpu(pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds (user + system, with waited-for children) of each process so far."""
+    out = {}
+    for name, pid in pids.items():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[name] = sum(int(x) for x in fields[11:15]) / _TICK
+    return out

@@ -1,0 +1,42 @@
+"""Settle's gas model for `resolve_executions` (streams/settle/batching.py) against the contract on
+the devnet VM: the model bounds the gas burnt from one item to the largest batch it allows, for tiny,
+large, multi-byte and escape-heavy outputs, and that largest batch runs within the per-call limit."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from contract.testing import OPERATOR, Offshore, used
+from devnet.vm.config import TGAS
+from streams.settle.batching import GAS, MAX_CALL_GAS, BatchLimits, batch_args, item_args, max_items
+
+
+def _burn(offshore: Offshore, n: int, output: str) -> tuple[int, int]:
+    rids = [offshore.request(input_data=f"req {i}") for i in range(n)]
+    response = {"success": True, "output": output, "resources_used": used(10**9, 3000, 100)}
+    args = batch_args([item_args(r, response) for r in rids])
+    out = offshore.call("resolve_executions", args, predecessor=OPERATOR, gas=GAS.attach(n, len(args)))
+    assert out.error is None, out.error
+    assert out.return_value is not None and len(json.loads(out.return_value)["resolved"]) == n
+    return out.gas_burnt, len(args)
+
+
+@pytest.mark.parametrize(
+    ("n", "output"),
+    [(1, "o" * 64), (10, "o" * 64), (1, "\x01" * 16380), (4, "\u20ac" * 5000), (30, "q" * 4096)],
+)
+def test_the_model_bounds_the_gas_burnt(offshore: Offshore, n: int, output: str) -> None:
+    burnt, size = _burn(offshore, n, output)
+    assert burnt <= GAS.estimate(n, size)
+    assert GAS.estimate(n, size) <= 2 * burnt  # and is not so loose that batches come out small
+
+
+def test_the_largest_batch_the_model_allows_runs_under_the_call_limit(offshore: Offshore) -> None:
+    response = {"success": True, "output": "o" * 64, "resources_used": used(10**9, 3000, 100)}
+    n = max_items(len(item_args("1000000", response)), BatchLimits(max_items=10_000))
+    assert n > 200  # gas, not a count, bounds it
+    burnt, size = _burn(offshore, n, "o" * 64)
+    assert burnt <= GAS.estimate(n, size) <= MAX_CALL_GAS
+    assert burnt / n < 2.5 * TGAS

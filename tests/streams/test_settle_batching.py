@@ -1,0 +1,55 @@
+"""Packing settle's outcomes into `resolve_executions` calls (streams/settle/batching.py): order kept,
+every call within the count, byte and gas limits, an oversized item alone, the result parsed."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from streams.settle.batching import (
+    GAS,
+    MAX_CALL_GAS,
+    BatchLimits,
+    batch_args,
+    fits,
+    item_args,
+    max_items,
+    pack,
+    parse_result,
+)
+
+
+@given(st.lists(st.integers(min_value=50, max_value=100_000), max_size=400), st.integers(min_value=1, max_value=300))
+def test_pack_keeps_order_and_every_call_fits(sizes: list[int], count: int) -> None:
+    limits = BatchLimits(max_items=count)
+    ranges = pack(sizes, limits)
+    assert [i for r in ranges for i in r] == list(range(len(sizes)))
+    for r in ranges:
+        size = 12 + sum(sizes[i] + 1 for i in r)
+        assert len(r) == 1 or fits(len(r), size, limits)
+
+
+def test_pack_cuts_by_count_bytes_and_gas() -> None:
+    assert [len(r) for r in pack([100] * 25, BatchLimits(max_items=10))] == [10, 10, 5]
+    assert [len(r) for r in pack([100_000] * 5, BatchLimits(max_items=100))] == [2, 2, 1]  # 256 KiB
+    by_gas = pack([200] * 1000, BatchLimits(max_items=10_000))
+    assert all(GAS.attach(len(r), 12 + 201 * len(r)) <= MAX_CALL_GAS for r in by_gas)
+    assert 250 < len(by_gas[0]) < 400
+    assert [len(r) for r in pack([10**6, 10], BatchLimits())] == [1, 1]  # too big for any batch: alone
+
+
+def test_max_items_and_args_encoding() -> None:
+    one = item_args("7", {"success": True, "output": "\u20ac"})
+    assert one == '{"request_id":"7","response":{"success":true,"output":"\u20ac"}}'.encode()
+    assert batch_args([one, one]) == b'{"items":[' + one + b"," + one + b"]}"
+    assert max_items(len(one), BatchLimits(max_items=50)) == 50
+
+
+def test_parse_result() -> None:
+    got = parse_result(
+        {"resolved": ["1", "3"], "skipped": [{"request_id": "2", "reason": "yield_expired", "message": "m"}]}
+    )
+    assert got.resolved == {"1", "3"} and got.skipped == {"2": ("yield_expired", "m")}
+    with pytest.raises(ValueError):
+        parse_result(None)
