@@ -18,6 +18,7 @@ from py_near.account import Account
 from contract import Pricing, charge
 from contract.testing import SOURCE, used
 from devnet import NEAR, TGAS, ContractDeployment, Devnet, DevnetConfig, GenesisAccount
+from schemas.request_view import RequestView
 from streams.chain import NearChain
 from streams.errors import ResolveRefused
 
@@ -85,7 +86,7 @@ async def test_settle_chain_client_on_the_node(offshore_wasm: bytes, tmp_path: P
                     nowait=True,
                 )
             pending = await _until("two pending requests", lambda: _pending(chain, 2))
-            ok_id, bad_id = (str(r["request_id"]) for r in pending)
+            ok_id, bad_id = (r.request_id for r in pending)
 
             sent = await chain.resolve(ok_id, {"success": True, "output": hostile, "resources_used": USAGE})
             tx = await d.wait_for_tx(texts["hostile"], timeout=60)
@@ -105,11 +106,11 @@ async def test_settle_chain_client_on_the_node(offshore_wasm: bytes, tmp_path: P
             await alice.shutdown()
 
 
-async def _pending(chain: NearChain, count: int) -> list[dict[str, Any]] | None:
+async def _pending(chain: NearChain, count: int) -> list[RequestView] | None:
     got = await chain.list_pending()
     return got if len(got) >= count else None
 
 
 async def _settled(chain: NearChain, rid: str) -> dict[str, Any] | None:
-    view = await chain.get_request(rid)
-    return view if view is not None and view["status"] != "pending" else None
+    view = await chain.view("get_request", {"request_id": rid})  # the full record: charge, refund, error
+    return view if isinstance(view, dict) and view["status"] != "pending" else None
