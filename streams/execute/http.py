@@ -18,14 +18,16 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 import executor
+from streams.errors import ChainError
 
 
 class ChainViews(Protocol):
     async def view(self, method: str, args: dict[str, Any]) -> Any: ...
 
 
-class GrantUnavailable(Exception):
-    """The grant could not be read from the chain: the run must wait (retry), not run without it."""
+class GrantUnavailable(ChainError):
+    """The grant could not be read from the chain: the run must wait (the stage shell retries chain
+    errors), not run without it."""
 
 
 def grant_from_record(record: Mapping[str, Any] | None) -> executor.HttpGrant:

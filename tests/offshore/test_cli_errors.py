@@ -150,5 +150,5 @@ def test_each_user_error_is_one_line_and_exit_2(outcomes: dict[str, tuple[Case, 
 
 
 def test_no_secret_reaches_the_error_line(outcomes: dict[str, tuple[Case, Outcome]]) -> None:
-    _, out = outcomes["execute: bad keystore key"]
+    _, out = outcomes["keystore: bad master key"]
     assert BAD_KEY not in out.stderr
