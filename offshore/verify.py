@@ -131,21 +131,16 @@ def verdict(checks: list[Check]) -> str:
 def expected_charge(record: Mapping[str, Any], pricing: Mapping[str, Any]) -> int:
     """What the contract must have charged: cost of the recorded (capped) usage at the pricing of the
     settlement block, at most the payment and the estimate at request time (contract/README.md)."""
-    from contract.pricing import Pricing, cost
+    from contract.pricing import Pricing, cost, http_kb
 
     used = record.get("resources_used") or {}
-    price = Pricing(
-        base_fee=int(pricing["base_fee"]),
-        per_million_instructions_fee=int(pricing["per_million_instructions_fee"]),
-        per_ms_fee=int(pricing["per_ms_fee"]),
-        per_compile_ms_fee=int(pricing["per_compile_ms_fee"]),
-        compile_allowance_ms=int(pricing["compile_allowance_ms"]),
-    )
     charged = cost(
-        price,
+        Pricing.from_json(dict(pricing)),
         instructions=int(used.get("instructions", 0)),
         time_ms=int(used.get("time_ms", 0)),
         compile_time_ms=int(used.get("compile_time_ms", 0)),
+        http_calls=int(used.get("http_calls", 0)),  # guest HTTP: capped at the grant by the contract
+        http_kb=http_kb(int(used.get("http_bytes", 0))),
     )
     cap = int(record["payment"])
     if record.get("max_charge") is not None:

@@ -66,6 +66,14 @@ def test_the_charge_is_the_contracts_formula() -> None:
     assert expected_charge({**rec, "max_charge": "5"}, PRICING) == 5  # capped at the estimate
 
 
+def test_guest_http_calls_and_kilobytes_are_part_of_the_recomputed_charge() -> None:
+    """The demo's oracle: 3 calls and 431 bytes are billed (calls + started KB), at the contract's fees."""
+    used = {"instructions": 26_133, "time_ms": 40, "compile_time_ms": 300, "http_calls": 3, "http_bytes": 431}
+    rec = _record(resources_used=used)
+    without = expected_charge(_record(resources_used={**used, "http_calls": 0, "http_bytes": 0}), PRICING)
+    assert expected_charge(rec, PRICING) - without == 3 * Pricing().per_http_call_fee + 1 * Pricing().per_http_kb_fee
+
+
 def test_a_wall_clock_outcome_is_operator_attested_not_a_mismatch() -> None:
     commitment = {"randomness_proof": "00" * 64, "wasm_sha256": "a" * 64, "input_sha256": "", "io_sha256": ""}
     re = Rederived("a" * 64, None, "b", "e", not_run=ATTESTED)
