@@ -37,9 +37,13 @@ class GasModel:
     def estimate(self, items: int, arg_bytes: int) -> int:
         return self.base + self.per_item * items + self.per_byte * arg_bytes
 
+    floor: int = 100 * TGAS  # what a single resolve_execution always attached: unused gas is refunded
+
     def attach(self, items: int, arg_bytes: int) -> int:
-        """Gas to attach to a call: the estimate plus headroom, never above the per-call limit."""
-        return min(self.max_call_gas, int(self.estimate(items, arg_bytes) * self.headroom))
+        """Gas to attach to a call: the estimate plus headroom, at least the single-resolve gas (the
+        model was measured before the result commitment added on-chain hashing and ed25519_verify;
+        a near-limit output ran out with the estimate alone), never above the per-call limit."""
+        return min(self.max_call_gas, max(self.floor, int(self.estimate(items, arg_bytes) * self.headroom)))
 
     def fits(self, items: int, arg_bytes: int) -> bool:
         return self.estimate(items, arg_bytes) * self.headroom <= self.max_call_gas
