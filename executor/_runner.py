@@ -90,35 +90,14 @@ class Executor:
         takes the host's time (nothing recorded).
         """
         self._check_open()
-        if http is not None and http.enabled and not _pybundle.is_bundle(wasm):
-            session = HttpSession(self.config.http, http, store=io_store)
-            return self._runtime.run(
-                wasm,
-                input_data,
-                limits=limits or Limits(),
-                env=filter_env(secrets, self.config),
-                sha256=sha256,
-                http=session,
-                determinism=determinism,
-            )
+        limits, env = limits or Limits(), filter_env(secrets, self.config)
         if _pybundle.is_bundle(wasm):  # a `python` build's artifact: code for the shared interpreter
             runtime = self.python_runtime()
             runtime.warm()  # idempotent: waits for a warm-up in progress, or loads the interpreter now
-            return runtime.run(
-                wasm,
-                input_data,
-                limits=limits or Limits(),
-                env=filter_env(secrets, self.config),
-                sha256=sha256,
-                determinism=determinism,
-            )
+            return runtime.run(wasm, input_data, limits=limits, env=env, sha256=sha256, determinism=determinism)
+        session = HttpSession(self.config.http, http, store=io_store) if http is not None and http.enabled else None
         return self._runtime.run(
-            wasm,
-            input_data,
-            limits=limits or Limits(),
-            env=filter_env(secrets, self.config),
-            sha256=sha256,
-            determinism=determinism,
+            wasm, input_data, limits=limits, env=env, sha256=sha256, http=session, determinism=determinism
         )
 
     def replay(
