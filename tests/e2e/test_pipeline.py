@@ -138,9 +138,13 @@ async def test_requests_the_pipeline_lost_are_redriven_by_the_reconciler(harness
     sent = await harness.send(3)
     # Lose the requests on purpose: move the indexer's checkpoint past their blocks, as if their
     # events had vanished (what Faust does on a rebalance). Only the chain still knows about them.
+    # `send` returns once each request's receipt ran (optimistic), which may be after the final head:
+    # the checkpoint goes to the newest block that created one of them, never to a height before it.
     async with harness.client(CLIENTS[0]) as c:
-        head = int((await c._account.provider.json_rpc("block", {"finality": "final"}))["header"]["height"])
-    (harness.info.state_dir / "indexer" / "checkpoint.json").write_text(json.dumps({"height": head}))
+        created = [(await c.get_request(s.request_id) or {}).get("created_height") for s in sent]
+    assert all(isinstance(h, int) for h in created), created
+    past = max(h for h in created if isinstance(h, int))
+    (harness.info.state_dir / "indexer" / "checkpoint.json").write_text(json.dumps({"height": past}))
     platform.restart("indexer")
     views = await harness.finals([s.request_id for s in sent], timeout_s=120)
     assert {v["status"] for v in views.values()} == {"completed"}
