@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from common.errors import OffshoreError
 from offshore import golive, run, verify
@@ -74,5 +76,20 @@ def one_line(exc: BaseException) -> str:
     return text if len(text) <= 2000 else text[:1997] + "..."
 
 
+def entry() -> NoReturn:
+    """The `offshore` executable: `main`, then an immediate process exit once output is flushed.
+
+    wasmtime's WASI runs on a tokio runtime inside `_libwasmtime.so`; at a normal interpreter exit its
+    worker threads can still be alive while C atexit handlers tear down their state, and tokio aborts
+    the process ("panic in a function that cannot unwind", exit -6) after the command already
+    succeeded. Nothing of ours needs interpreter finalisation once `main` returned: every file and
+    client is closed by the handlers' own context managers, so `os._exit` is safe and honest."""
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()
