@@ -21,15 +21,17 @@ MAX_CALL_GAS = 1_000 * TGAS  # nearcore's max_total_prepaid_gas since protocol 8
 class GasModel:
     """Gas of one `resolve_executions` call: `base + per_item * items + per_byte * argument bytes`.
 
-    Measured on the devnet VM (2026-11-29, contract at tag contract-batch): empty call 5.06 TGas;
-    2.27-2.41 TGas per item with small outputs (1.20 of it is nearcore's yield_resume_base, the rest
-    MicroPython: reading the record, checks, three writes); ~0.39 TGas per KB of arguments (JSON
-    parsing of the output; escaped control characters cost less per byte). Rounded up, so the
-    estimate bounds the measurement; `attach` adds headroom for what the model does not see.
+    Measured on the devnet VM (2026-11-29, resolve tickets and compact items; contract/README.md Gas):
+    empty call ~5.3 TGas; per item 1.73 TGas without a result commitment (1.20 of it nearcore's
+    yield_resume_base) and 2.66 with one (ed25519_verify 0.22, its checks and parking ~0.7), at ~130
+    and ~510 argument bytes; ~0.39 TGas per KB of arguments beyond (JSON parsing of the output).
+    `per_item` assumes a commitment (every seeded run carries one; settle does not know which items
+    do), so an item without one is overestimated by ~0.9 TGas: safe, batches a little smaller.
+    Rounded up, so the estimate bounds the measurement; `attach` adds headroom for what it does not see.
     """
 
     base: int = 6 * TGAS
-    per_item: int = 2_450 * 10**9
+    per_item: int = 2_600 * 10**9
     per_byte: int = 400_000_000  # 0.4 TGas per KB
     headroom: float = 1.2
     max_call_gas: int = MAX_CALL_GAS
@@ -40,9 +42,9 @@ class GasModel:
     floor: int = 100 * TGAS  # what a single resolve_execution always attached: unused gas is refunded
 
     def attach(self, items: int, arg_bytes: int) -> int:
-        """Gas to attach to a call: the estimate plus headroom, at least the single-resolve gas (the
-        model was measured before the result commitment added on-chain hashing and ed25519_verify;
-        a near-limit output ran out with the estimate alone), never above the per-call limit."""
+        """Gas to attach to a call: the estimate plus headroom, at least the single-resolve gas (unused
+        gas is refunded; a near-limit output once ran out with an estimate that predated the result
+        commitment, so a lone item keeps the budget it always had), never above the per-call limit."""
         return min(self.max_call_gas, max(self.floor, int(self.estimate(items, arg_bytes) * self.headroom)))
 
     def fits(self, items: int, arg_bytes: int) -> bool:
@@ -62,11 +64,39 @@ class BatchLimits:
     gas: GasModel = GAS
 
 
+USAGE_FIELDS = ("instructions", "time_ms", "compile_time_ms")
+HTTP_USAGE_FIELDS = ("http_calls", "http_bytes")
+COMMITMENT_FIELDS = ("version", "wasm_sha256", "builder_id", "engine_id", "input_sha256", "output_sha256",
+                     "randomness_proof", "io_sha256", "http_calls", "http_bytes")  # fmt: skip
+"""The contract's order of a compact item's usage and commitment values (contract/src/offshore/
+execution.py `USAGE_FIELDS`, commitment.py `FIELDS`)."""
+
+
 def item_args(request_id: str, response: dict[str, Any]) -> bytes:
-    """One item as it travels in the call's arguments (compact UTF-8 JSON, as settle sends it)."""
-    return json.dumps(
-        {"request_id": request_id, "response": response}, ensure_ascii=False, separators=(",", ":")
-    ).encode()
+    """One item as it travels in the call's arguments (compact UTF-8 JSON, as settle sends it): the
+    compact array `[request_id, success, output, error, usage, commitment]` (contract/README.md,
+    `resolve_executions`), which the contract parses for less gas than the object form (no keys).
+    A response the array cannot carry exactly (a field it has no slot for) travels as the object
+    `{request_id, response}`, so the contract judges what it was given."""
+    used = response.get("resources_used")
+    commitment = response.get("commitment")
+    compact = set(response) <= {"success", "output", "error", "resources_used", "commitment"}
+    usage: Any = used
+    if isinstance(used, dict):
+        http = any(k in used for k in HTTP_USAGE_FIELDS)
+        names = USAGE_FIELDS + HTTP_USAGE_FIELDS if http else USAGE_FIELDS
+        compact = compact and set(used) <= set(names)
+        usage = [used.get(k, 0) for k in names]
+    packed: Any = commitment
+    if isinstance(commitment, dict):
+        compact = compact and set(commitment) <= set(COMMITMENT_FIELDS)
+        packed = [commitment.get(k) for k in COMMITMENT_FIELDS]
+    value: Any = (
+        [request_id, response.get("success"), response.get("output"), response.get("error"), usage, packed]
+        if compact
+        else {"request_id": request_id, "response": response}
+    )
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def batch_args(items: Sequence[bytes]) -> bytes:

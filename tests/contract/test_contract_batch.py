@@ -110,3 +110,44 @@ def test_pending_before_a_height_pages_over_the_old_requests_only(offshore: Offs
     page = offshore.view("list_pending_before", {"height": h})
     assert page[0]["input_data"] == "hi" and page[0]["status"] == "pending"  # get_request's shape
     assert "height must be" in offshore.err("list_pending_before", {"height": "1"}, view=True)
+
+
+def test_resolve_takes_the_ticket_and_the_views_report_resolved_until_the_callback(offshore: Offshore) -> None:
+    rid = offshore.request()
+    ticket = f"y:{rid}".encode()
+    assert ticket in offshore.chain.data  # written by request_execution
+    record = offshore.chain.data[f"r:{rid}".encode()]
+    out, result = _batch(offshore, [_item(rid)])
+    assert result["resolved"] == [rid]
+    assert out.storage_writes[ticket] is None and f"r:{rid}".encode() not in out.storage_writes  # record untouched
+    assert offshore.chain.data[f"r:{rid}".encode()] == record
+    for view in ("list_pending_requests", "list_pending_before"):
+        args = {"height": offshore.height + 1} if view == "list_pending_before" else {}
+        (listed,) = offshore.view(view, args)
+        assert listed["request_id"] == int(rid) and listed["resolved"] is True
+    (resume,) = out.yield_resumes
+    assert offshore.callback(rid, resume.payload).error is None
+    done = offshore.view("get_request", {"request_id": rid})
+    assert done["status"] == "completed" and done["resolved"] is True
+    assert not any(k.startswith(b"y:") or k.startswith(b"o:") for k in offshore.chain.data)
+
+
+def test_a_request_without_a_ticket_resolves_from_its_record(offshore: Offshore) -> None:
+    # requests created by the release before tickets: resolve builds the ticket from the record
+    rid = offshore.request()
+    del offshore.chain.data[f"y:{rid}".encode()]
+    _, result = _batch(offshore, [_item(rid)])
+    assert result["resolved"] == [rid]
+    _, again = _batch(offshore, [_item(rid)])
+    assert [s["reason"] for s in again["skipped"]] == ["already_resolved"]
+
+
+def test_a_skipped_item_keeps_its_ticket_and_a_cancel_removes_it(offshore: Offshore) -> None:
+    rid = offshore.request()
+    ticket = f"y:{rid}".encode()
+    _, result = _batch(offshore, [{"request_id": rid, "response": {"success": "yes"}}])
+    assert [s["reason"] for s in result["skipped"]] == ["invalid"] and ticket in offshore.chain.data
+    offshore.ok("emergency_cancel_execution", {"request_id": rid}, predecessor="owner.test")
+    assert ticket not in offshore.chain.data
+    _, late = _batch(offshore, [_item(rid)])
+    assert [s["reason"] for s in late["skipped"]] == ["not_pending"]

@@ -150,3 +150,38 @@ def test_ed25519_verify_gas(offshore_code: CompiledContract) -> None:
           f"{gas['keyed'] / TGAS:.2f} TGas with ed25519_verify (+{extra / TGAS:.3f} TGas)")  # fmt: skip
     assert 0 < extra < 2 * TGAS  # nearcore: 0.21 TGas base + per byte; affordable inside resolve_gas
     assert gas["keyed"] < 100 * TGAS
+
+
+def test_a_compact_item_settles_exactly_like_its_object_form(offshore_code: CompiledContract) -> None:
+    # settle sends compact arrays (streams/settle/batching.py item_args): same checks, same record,
+    # same event as the object form; a wrong commitment is refused in either form
+    import json
+
+    from streams.settle.batching import batch_args, item_args
+
+    settled = []
+    for compact in (False, True):
+        offshore = _keyed(offshore_code)
+        good, bad = offshore.request(), offshore.request()
+        items = [
+            (good, _response(commitment(offshore, good))),
+            (bad, _response(commitment(offshore, bad, wasm_sha256="A" * 64))),
+        ]
+        args = batch_args(
+            [
+                item_args(r, resp) if compact else json.dumps({"request_id": r, "response": resp}).encode()
+                for r, resp in items
+            ]
+        )
+        assert args.startswith(b'{"items":[["') is compact
+        out = offshore.call("resolve_executions", args, predecessor=OPERATOR)
+        assert out.error is None, out.error
+        result = json.loads(out.return_value or b"")
+        assert result["resolved"] == [good] and [s["reason"] for s in result["skipped"]] == ["invalid"]
+        pending = offshore.view("get_request", {"request_id": good})
+        assert pending["resolved"] is True and pending["commitment"]["randomness_checked"] is True
+        (resume,) = out.yield_resumes
+        done = offshore.callback(good, resume.payload)
+        settled.append((offshore.view("get_request", {"request_id": good}), events_of(done)))
+    assert settled[0] == settled[1]
+    assert settled[1][0]["commitment"] == settled[1][1][0]["data"][0]["commitment"]

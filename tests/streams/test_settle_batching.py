@@ -3,11 +3,14 @@ every call within the count, byte and gas limits, an oversized item alone, the r
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from streams.settle.batching import (
+    COMMITMENT_FIELDS,
     GAS,
     MAX_CALL_GAS,
     BatchLimits,
@@ -40,10 +43,29 @@ def test_pack_cuts_by_count_bytes_and_gas() -> None:
 
 
 def test_max_items_and_args_encoding() -> None:
-    one = item_args("7", {"success": True, "output": "\u20ac"})
-    assert one == '{"request_id":"7","response":{"success":true,"output":"\u20ac"}}'.encode()
+    one = item_args("7", {"success": True, "output": "\u20ac", "resources_used": {"instructions": 5, "time_ms": 2}})
+    assert one == '["7",true,"\u20ac",null,[5,2,0],null]'.encode()
     assert batch_args([one, one]) == b'{"items":[' + one + b"," + one + b"]}"
     assert max_items(len(one), BatchLimits(max_items=50)) == 50
+
+
+def test_compact_items_carry_usage_and_commitment_in_the_contracts_order() -> None:
+    used = {"instructions": 1, "time_ms": 2, "compile_time_ms": 3, "http_calls": 4, "http_bytes": 5}
+    commitment = {name: f"v-{name}" for name in reversed(COMMITMENT_FIELDS)}
+    got = json.loads(item_args("9", {"success": False, "error": "e", "resources_used": used, "commitment": commitment}))
+    assert got == ["9", False, None, "e", [1, 2, 3, 4, 5], [f"v-{name}" for name in COMMITMENT_FIELDS]]
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        {"success": True, "resources_used": {"instructions": 1, "surprise": 2}},
+        {"success": True, "commitment": {"version": 1, "surprise": 2}},
+        {"success": True, "extra": 1},
+    ],
+)
+def test_a_response_the_compact_array_cannot_carry_travels_as_an_object(response: dict[str, object]) -> None:
+    assert json.loads(item_args("3", response)) == {"request_id": "3", "response": response}
 
 
 def test_parse_result() -> None:

@@ -7,6 +7,10 @@
 #              parses them: gas)
 #   "o:<id>"   the resolved response (success, error, capped usage) until the callback settles it
 #   "v:<id>"   the resolved output as bytes (at most max_output_bytes), until the callback returns it
+#   "y:<id>"   the resolve ticket: what resolve needs of a pending, unresolved request, as one short
+#              `|`-separated line (never JSON: gas). Written by request_execution, taken (removed) by the
+#              resolve that resumes the yield, removed by the callback or a cancel. Requests created
+#              before tickets existed have none: resolve builds it from their record.
 import json
 
 import near
@@ -84,6 +88,39 @@ def value_key(request_id):
 
 def input_key(request_id):
     return "i:" + str(request_id)
+
+
+def ticket_key(request_id):
+    return "y:" + str(request_id)
+
+
+def ticket(req, cfg):
+    # data_id | response_format | max instructions | max time ms | compile allowance ms |
+    # max http calls | max http bytes | input sha256 ("" for a request older than the field)
+    limits = req["resource_limits"]
+    allowance = req.get("compile_allowance_ms")
+    if allowance is None:
+        allowance = int(cfg["pricing"]["compile_allowance_ms"])
+    calls = limits.get("max_http_calls") or 0
+    http_bytes = (limits.get("max_http_kb") or 0) * 1024 if calls else 0
+    return "|".join(
+        (
+            req["data_id"],
+            req["response_format"],
+            str(limits["max_instructions"]),
+            str(limits["max_execution_seconds"] * 1000),
+            str(allowance),
+            str(calls),
+            str(http_bytes),
+            req.get("input_sha256") or "",
+        )
+    )
+
+
+def is_resolved(req):
+    # Resolved = resumed with a response parked for the callback. The resolve that resumes a yield
+    # writes "o:<id>" and leaves the record alone (gas); records of older releases carry the flag.
+    return req["resolved"] or near.storage_has_key(output_key(req["request_id"]))
 
 
 def get_request(request_id):

@@ -8,6 +8,8 @@
 # Versions:
 #   0  the layout before versioning ("cfg", "st", "p", "r:<id>", "i:<id>", "o:<id>"; no "v" key)
 #   1  the same layout, stamped with "v" = 1
+#      (later additive keys need no step: "y:<id>" resolve tickets; a request without one resolves from
+#      its record, state.py)
 # A new layout adds its number to STATE_VERSION and a step to _STEPS that rewrites version n-1.
 import near
 

@@ -11,7 +11,15 @@ MAX_PAGE = 100
 
 
 def get_request(request_id):
-    return state.get_request_with_input(state.parse_request_id(request_id))
+    req = state.get_request_with_input(state.parse_request_id(request_id))
+    if req is not None and req["status"] == "pending" and not req["resolved"]:
+        # resolved, callback not run yet: the resolve parked the response (and the commitment)
+        # instead of rewriting the record (gas); the callback moves the commitment into the record
+        parked = state.read_json(state.output_key(req["request_id"]))
+        if parked is not None:
+            req["resolved"] = True
+            req["commitment"] = parked.get("commitment")
+    return req
 
 
 def _page_limit(limit):
@@ -22,8 +30,15 @@ def _page_limit(limit):
     return MAX_PAGE if limit > MAX_PAGE else limit
 
 
+RESOLVED_NO = b'"resolved": false'
+
+
 def _with_input(rid, record):
-    # the stored record and its input object spliced into one object, without parsing either
+    # the stored record and its input object spliced into one object, without parsing either.
+    # `"resolved": false` appears once, as the key itself (quotes inside strings are escaped); a
+    # parked response means resolved (state.is_resolved).
+    if RESOLVED_NO in record and near.storage_has_key(state.output_key(rid)):
+        record = record.replace(RESOLVED_NO, b'"resolved": true')
     inp = near.storage_read(state.input_key(rid))
     return record if inp is None else record[:-1] + b", " + inp[1:]
 
