@@ -511,7 +511,7 @@ class HttpSession:
         if self.store is not None and self.records:
             doc = {"v": 1, "calls": [list(r) for r in self.records]}
             sha = self.store.put(json.dumps(doc, separators=(",", ":")).encode())
-            self.store.put_ref({"kind": _TRANSCRIPT_KEY, "head": self.head}, sha)
+            self.store.put_ref(transcript_key(self.head), sha)
 
     def usage(self) -> dict[str, Any]:
         return {"http_calls": self.calls, "http_bytes": self.bytes, "io_sha256": self.head}
@@ -521,11 +521,25 @@ def load_transcript(store: ArtifactStore | None, head: str) -> list[tuple[str, s
     """The recorded (request hash, response hash) list whose chain ends in `head`, verified."""
     if store is None:
         raise ReplayMismatch("replay needs the artifact store holding the recording")
-    sha = store.get_ref({"kind": _TRANSCRIPT_KEY, "head": head})
+    sha = store.get_ref(transcript_key(head))
     data = store.get(sha) if sha is not None else None
     if data is None:
         raise ReplayMismatch(f"no recording for io_sha256 {head}")
-    calls = [(str(a), str(b)) for a, b in json.loads(data)["calls"]]
+    return parse_transcript(data, head)
+
+
+def transcript_key(head: str) -> dict[str, Any]:
+    """The artifact-store ref under which the transcript whose chain ends in `head` is stored."""
+    return {"kind": _TRANSCRIPT_KEY, "head": head}
+
+
+def parse_transcript(data: bytes, head: str) -> list[tuple[str, str]]:
+    """A transcript blob's (request hash, response hash) list, checked to chain to `head`: a copy read
+    from anywhere (e.g. an operator's published store) is as good as the original or is refused."""
+    try:
+        calls = [(str(a), str(b)) for a, b in json.loads(data)["calls"]]
+    except (ValueError, KeyError, TypeError):
+        raise ReplayMismatch("the recording is malformed") from None
     computed = ""
     for req, resp in calls:
         computed = chain(computed, req, resp)
