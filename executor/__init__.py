@@ -6,11 +6,11 @@ Example guests as git repos: `executor.examples.publish(name, root)`.
 """
 
 from executor._compile import builder_id, compile_async, compile_source
-from executor._http import ReplayMismatch, uses_http
+from executor._http import ReplayMismatch, parse_transcript, transcript_key, uses_http
 from executor._httptypes import HttpConfig, HttpGrant
 from executor._python import warm_python
 from executor._runner import Executor, default_executor, execute, run_async
-from executor._store import ArtifactStore
+from executor._store import ArtifactStore, blob_relpath, ref_relpath
 from executor._types import (
     BuildLimits,
     CodeSource,
@@ -62,12 +62,16 @@ __all__ = [
     "SandboxError",
     "StoreConfig",
     "WasmCompileLimits",
+    "blob_relpath",
     "builder_id",
     "compile_async",
     "compile_source",
     "default_executor",
     "execute",
+    "parse_transcript",
+    "ref_relpath",
     "run_async",
+    "transcript_key",
     "uses_http",
     "warm_python",
 ]

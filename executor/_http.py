@@ -36,7 +36,7 @@ import httpcore
 from executor._httptypes import HOST_MODULE, HttpConfig, HttpGrant
 from executor._store import ArtifactStore
 from executor._wasmparse import _SECTION_IMPORT, _TAG, _Reader
-from executor.errors import ExecutorError
+from executor.errors import ArtifactStoreError, ExecutorError
 
 # Error codes the guest sees (negative returns of offshore.http_request); see guests/_sdk/offshore.h.
 E_INVALID = -1
@@ -376,20 +376,29 @@ class HttpSession:
         return handle
 
     def _replayed(self, req_sha: str) -> _Outcome:
+        """The recorded outcome of the next call. A mismatch is not raised here, inside the guest's
+        host call: an exception crossing wasmtime's trampoline keeps the run's store alive in a
+        reference cycle (an abort of the process at exit was seen); the guest gets an error instead,
+        every later call fails the same way, and `Executor.replay` raises once the run is over."""
         assert self._replay is not None
         index = len(self.records)
-        if index >= len(self._replay):
-            self.mismatch = f"call {index + 1}: the recording has only {len(self._replay)} calls"
-            raise ReplayMismatch(self.mismatch)
-        want_req, resp_sha = self._replay[index]
-        if want_req != req_sha:
-            self.mismatch = f"call {index + 1}: the request differs from the recorded one"
-            raise ReplayMismatch(self.mismatch)
+        if self.mismatch is None:
+            if index >= len(self._replay):
+                self.mismatch = f"call {index + 1}: the recording has only {len(self._replay)} calls"
+            elif self._replay[index][0] != req_sha:
+                self.mismatch = f"call {index + 1}: the request differs from the recorded one"
+        if self.mismatch is not None:
+            return _Outcome(None, E_NETWORK, f"replay: {self.mismatch}")
+        resp_sha = self._replay[index][1]
         assert self.store is not None
-        data = self.store.get(resp_sha)
-        if data is None:
+        try:
+            data = self.store.get(resp_sha)
+        except ArtifactStoreError as exc:  # a corrupt blob (deleted by the store)
+            data, self.mismatch = None, f"call {index + 1}: {exc}"
+        if self.mismatch is None and data is None:
             self.mismatch = f"call {index + 1}: recorded response {resp_sha} is not in the store"
-            raise ReplayMismatch(self.mismatch)
+        if data is None:
+            return _Outcome(None, E_NETWORK, f"replay: {self.mismatch}")
         return _Outcome.from_blob(data)
 
     def _live(self, method: str, url: str, headers: list[tuple[str, str]], body: bytes) -> _Outcome:
@@ -511,7 +520,7 @@ class HttpSession:
         if self.store is not None and self.records:
             doc = {"v": 1, "calls": [list(r) for r in self.records]}
             sha = self.store.put(json.dumps(doc, separators=(",", ":")).encode())
-            self.store.put_ref({"kind": _TRANSCRIPT_KEY, "head": self.head}, sha)
+            self.store.put_ref(transcript_key(self.head), sha)
 
     def usage(self) -> dict[str, Any]:
         return {"http_calls": self.calls, "http_bytes": self.bytes, "io_sha256": self.head}
@@ -521,11 +530,25 @@ def load_transcript(store: ArtifactStore | None, head: str) -> list[tuple[str, s
     """The recorded (request hash, response hash) list whose chain ends in `head`, verified."""
     if store is None:
         raise ReplayMismatch("replay needs the artifact store holding the recording")
-    sha = store.get_ref({"kind": _TRANSCRIPT_KEY, "head": head})
+    sha = store.get_ref(transcript_key(head))
     data = store.get(sha) if sha is not None else None
     if data is None:
         raise ReplayMismatch(f"no recording for io_sha256 {head}")
-    calls = [(str(a), str(b)) for a, b in json.loads(data)["calls"]]
+    return parse_transcript(data, head)
+
+
+def transcript_key(head: str) -> dict[str, Any]:
+    """The artifact-store ref under which the transcript whose chain ends in `head` is stored."""
+    return {"kind": _TRANSCRIPT_KEY, "head": head}
+
+
+def parse_transcript(data: bytes, head: str) -> list[tuple[str, str]]:
+    """A transcript blob's (request hash, response hash) list, checked to chain to `head`: a copy read
+    from anywhere (e.g. an operator's published store) is as good as the original or is refused."""
+    try:
+        calls = [(str(a), str(b)) for a, b in json.loads(data)["calls"]]
+    except (ValueError, KeyError, TypeError):
+        raise ReplayMismatch("the recording is malformed") from None
     computed = ""
     for req, resp in calls:
         computed = chain(computed, req, resp)

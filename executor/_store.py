@@ -48,9 +48,7 @@ class ArtifactStore:
             raise ArtifactStoreError(f"cannot create artifact store at {self.root}: {exc}") from exc
 
     def _blob(self, sha: str) -> Path:
-        if not _SHA.match(sha):
-            raise ArtifactStoreError("artifact id must be 64 lowercase hex digits")
-        return self.root / "blobs" / sha[:2] / f"{sha}.wasm"
+        return self.root / blob_relpath(sha)
 
     def put(self, data: bytes) -> str:
         """Stores `data` (idempotent); returns its sha256. May evict older blobs."""
@@ -107,8 +105,7 @@ class ArtifactStore:
             raise ArtifactStoreError(f"cannot write ref: {exc}") from exc
 
     def _ref_path(self, key: dict[str, Any]) -> Path:
-        digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
-        return self.root / "refs" / f"{digest}.json"
+        return self.root / ref_relpath(key)
 
     def total_bytes(self) -> int:
         return sum(size for _, size, _ in self._blobs())
@@ -156,6 +153,20 @@ class ArtifactStore:
 
 
 _THREAD_LOCK = threading.Lock()
+
+
+def blob_relpath(sha: str) -> str:
+    """Where a blob lives under the store's root: also its URL path in a published copy of the store
+    (`offshore verify --io-store URL` reads recorded guest HTTP from there)."""
+    if not _SHA.match(sha):
+        raise ArtifactStoreError("artifact id must be 64 lowercase hex digits")
+    return f"blobs/{sha[:2]}/{sha}.wasm"
+
+
+def ref_relpath(key: dict[str, Any]) -> str:
+    """Where the ref for `key` lives under the store's root (a JSON `{"key": ..., "sha256": ...}`)."""
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+    return f"refs/{digest}.json"
 
 
 def _touch(path: Path) -> None:

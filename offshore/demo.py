@@ -122,8 +122,9 @@ def run_demo(settings: Settings, out: Out = print) -> None:
 
 def _verify_all(info: PlatformInfo, state: Path, roots: str, results: list[_Sent], out: Out) -> bool:
     """`offshore verify` of every settled request, from the chain alone (issue 15): rebuilds (the
-    cargo guest from the demo's prebuilt cache), re-runs with the recorded seed and time, compares
-    output, fuel and charge. The demo knows the secret of its secret case, as its owner would."""
+    cargo guest from the demo's prebuilt cache), re-runs with the recorded seed and time (the oracle
+    by replay of its recorded HTTP), compares output, fuel and charge. The demo knows the secret of
+    its secret case, as its owner would."""
     import shutil
 
     from offshore.settings import load_settings
@@ -144,8 +145,14 @@ def _verify_all(info: PlatformInfo, state: Path, roots: str, results: list[_Sent
     secret = next((c.secret for c in CASES if c.secret), None)
     started = time.monotonic()
     out(f"demo: verifying {len(ids)} settled requests from the chain (offshore verify) ...")
-    reports = asyncio.run(verify_requests(settings, ids, secrets=secret))
+    # the oracle's guest HTTP re-runs by replay from the transcript its execute stage recorded (the
+    # platform's artifact store; the mock API is still up, but replay opens no socket)
+    reports = asyncio.run(verify_requests(settings, ids, secrets=secret, io_store=str(state / "artifacts")))
     out(render(reports, detail=False))
+    for r in reports:  # guest HTTP (the oracle): re-run from its recording, not from the live API
+        for c in r.checks:
+            if c.name == "recorded I/O" and c.chain != "none":
+                out(f"demo: request {r.request_id} recorded I/O {c.chain}: {c.local} ({c.verdict}) -> {r.verdict}")
     ok = [r for r in reports if not r.verdict.startswith("FAILED")]
     seconds = time.monotonic() - started
     out(f"{len(ok)} of {len(reports)} requests verified in {seconds:.1f}s ({seconds / max(len(reports), 1):.2f}s each)")

@@ -10,7 +10,10 @@ Postgres, no operator keys (issue 15, README "Verifying a result"):
 3. rebuilds the code source in the same sandbox (executor.compile_source): same sha256 as committed, or
    "build not reproducible" with both hashes;
 4. re-runs it with the recorded seed (sha256 of the proof) and start time (the request's block time),
-   and compares the stdout hash, the delivered output's hash and the fuel exactly;
+   and compares the stdout hash, the delivered output's hash and the fuel exactly; a request with
+   recorded guest HTTP (`io_sha256`) re-runs by replay (`Executor.replay`: no network, the recorded
+   responses in order) from `--io-store` (the operator's artifact store, a directory or its published
+   copy at an http(s) URL), else it is reported "needs I/O transcript (--io-store)";
 5. recomputes the charge from the recorded quantities (fuel verified; run time and compile time
    reported as operator-attested: they cannot be reproduced) and checks the contract charged that.
 
@@ -41,7 +44,7 @@ MISMATCH = "MISMATCH"
 NOT_REPRODUCIBLE = "BUILD NOT REPRODUCIBLE"
 ATTESTED = "operator-attested"
 NEEDS_SECRETS = "needs secrets"
-NEEDS_IO = "needs I/O transcript"
+NEEDS_IO = "needs I/O transcript (--io-store)"
 INFO = "info"
 FAILING = frozenset({MISMATCH, NOT_REPRODUCIBLE})
 RERUN_TIME_FACTOR = 10
@@ -97,6 +100,8 @@ class Rederived:
     not_run: str | None = None  # why there is no re-run (verdict text)
     delivered_sha256: str | None = None  # of the output settle would send for the re-run's stdout
     delivered_error: str | None = None
+    io_note: str | None = None  # recorded guest HTTP: why it is not here, or how many calls were replayed
+    io_error: str | None = None  # the recording is not this request's (corrupt, or the guest asks otherwise)
 
 
 @dataclass
@@ -215,11 +220,28 @@ def checks(on: OnChain, re: Rederived) -> list[Check]:
         out.append(_same("outcome", chain_kind, local_kind))
         if status == "completed" and re.delivered_sha256 is not None:
             out.append(_same("delivered sha256", str(c.get("delivered_sha256", "")), re.delivered_sha256))
-    io = str(c.get("io_sha256", ""))
-    out.append(Check("recorded I/O", io or "none", "replayed" if io and re.run is not None else "-",
-                     MATCH if not io or re.run is not None else NEEDS_IO))  # fmt: skip
+    out.extend(_io_checks(str(c.get("io_sha256", "")), used, re))
     out.extend(_charge_checks(on))
     return out
+
+
+def _io_checks(io: str, used: Mapping[str, Any], re: Rederived) -> list[Check]:
+    """Recorded guest HTTP: replayed (the re-run above saw only the recorded responses, which chain to
+    `io_sha256`) with the metered calls and bytes the charge used; a recording that is not this
+    request's is a mismatch; no recording here is "needs I/O transcript" (not a failure)."""
+    if not io:
+        return [Check("recorded I/O", "none", "-", MATCH)]
+    shown = _short(io, False)
+    if re.io_error is not None:
+        return [Check("recorded I/O", shown, re.io_error, MISMATCH)]
+    if re.run is None:
+        reason = re.not_run if re.not_run in (ATTESTED, NEEDS_SECRETS) else NEEDS_IO
+        return [Check("recorded I/O", shown, re.io_note or "-", reason)]
+    return [
+        Check("recorded I/O", shown, re.io_note or "replayed", MATCH),
+        _same("http calls", str(used.get("http_calls", 0)), str(re.run.http_calls)),
+        _same("http bytes", str(used.get("http_bytes", 0)), str(re.run.http_bytes)),
+    ]
 
 
 def _wasm_check(committed: str, re: Rederived) -> Check:
@@ -299,11 +321,106 @@ def read_secrets_file(path: Path) -> dict[str, str]:
     return out
 
 
-def load_io_transcript(on: OnChain) -> bytes | None:
-    """Hook for the outbound-HTTP branch: the recorded I/O of a request whose commitment has a non-empty
-    `io_sha256` (its sha256 must equal it), or None when no recording is available here. A request
-    without recorded I/O (`io_sha256 == ""`) never calls this: its guest ran offline."""
-    return None
+@dataclass(frozen=True)
+class Transcript:
+    """A request's recorded guest HTTP, copied into a private store and checked against `io_sha256`;
+    or why there is none here (`missing`: not re-run) or why it cannot be the recording (`invalid`)."""
+
+    store: Any | None = None  # executor.ArtifactStore holding the transcript and every response
+    calls: int = 0
+    missing: str | None = None
+    invalid: str | None = None
+
+
+class IoStore:
+    """Where recorded guest HTTP is read from: an artifact store directory (the execute stage's) or a
+    published copy of it at an http(s) URL (the same layout, served as static files). Every blob read
+    is checked against its name and the transcript against the chain's `io_sha256`, so the place it
+    comes from needs no trust."""
+
+    def __init__(self, location: str, http: Any) -> None:
+        self.location = location
+        self._http = http
+        self._url = location.startswith(("http://", "https://"))
+
+    def shown(self) -> str:
+        """The location without credentials or query (rule 4: never print a secret of a URL)."""
+        if not self._url:
+            return self.location
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(self.location)
+        return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}{parts.path}"
+
+    async def read(self, relpath: str) -> bytes | None:
+        """The file at `relpath` under the store, None when it is not there; VerifyError when unreadable."""
+        if not self._url:
+            try:
+                return (Path(self.location) / relpath).read_bytes()
+            except FileNotFoundError:
+                return None
+            except OSError as exc:
+                raise VerifyError(f"{self.shown()}: {exc.strerror}") from None
+        import aiohttp
+
+        url = self.location.rstrip("/") + "/" + relpath
+        try:
+            async with self._http.get(url) as resp:
+                if resp.status == 404:
+                    return None
+                resp.raise_for_status()
+                data: bytes = await resp.read()
+                return data
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise VerifyError(f"{self.shown()}: {type(exc).__name__}") from None
+
+
+async def load_io_transcript(source: IoStore | None, head: str, into: Path) -> Transcript:
+    """The recording whose chain ends in `head` (a commitment's non-empty `io_sha256`), copied from
+    `source` into a fresh store at `into` for `Executor.replay`: the transcript must chain to `head`
+    and every response blob must hash to its name, else the recording is `invalid` (a failed check)."""
+    import executor
+
+    if source is None:
+        return Transcript(missing="no --io-store given")
+    try:
+        ref = await source.read(executor.ref_relpath(executor.transcript_key(head)))
+        if ref is None:
+            return Transcript(missing=f"not in {source.shown()}")
+        try:
+            sha = str(json.loads(ref)["sha256"])
+            rel = executor.blob_relpath(sha)
+        except (ValueError, KeyError, TypeError, executor.ArtifactStoreError):
+            return Transcript(invalid="the transcript's ref is malformed")
+        store = executor.ArtifactStore(executor.StoreConfig(root=into))
+        blobs: dict[str, bytes] = {}
+        data = await source.read(rel)
+        if data is None:
+            return Transcript(missing=f"transcript {sha[:16]}... not in {source.shown()}")
+        try:
+            calls = executor.parse_transcript(data, head)
+        except executor.ReplayMismatch as exc:
+            return Transcript(invalid=str(exc))
+        for _request, response in calls:
+            blob = await source.read(executor.blob_relpath(response))
+            if blob is None:
+                return Transcript(missing=f"response {response[:16]}... not in {source.shown()}")
+            if sha256_hex(blob) != response:
+                return Transcript(invalid=f"recorded response {response[:16]}... does not match its hash")
+            blobs[response] = blob
+    except VerifyError as exc:
+        return Transcript(missing=str(exc))
+    store.put_ref(executor.transcript_key(head), store.put(data))
+    for blob in blobs.values():
+        store.put(blob)
+    return Transcript(store=store, calls=len(calls))
+
+
+def local_io_store(settings: Settings) -> str | None:
+    """The local platform's artifact store (`<state_dir>/artifacts`, where its execute stage records
+    guest HTTP), when it exists: the default of `--io-store`."""
+    path = Path(settings.state_dir) / "artifacts"
+    return str(path.resolve()) if path.is_dir() else None
 
 
 # ---- I/O shell ------------------------------------------------------------------------------------
@@ -501,7 +618,9 @@ class Verifier:
         if self._executor is not None:
             self._executor.close()
 
-    def rederive(self, on: OnChain) -> Rederived:
+    def rederive(self, on: OnChain, io: Transcript | None = None) -> Rederived:
+        """Rebuilds and re-runs one request; a request with recorded guest HTTP re-runs only from `io`
+        (`Executor.replay`: no network, the recorded responses in order)."""
         import executor
         from executor import randomness
 
@@ -536,26 +655,35 @@ class Verifier:
             return _replace(base, not_run=ATTESTED)  # a wall-clock outcome: cannot be reproduced
         if on.has_secrets and self.secrets is None:
             return _replace(base, not_run=NEEDS_SECRETS)
-        if c.get("io_sha256") and load_io_transcript(on) is None:
-            return _replace(base, not_run=NEEDS_IO)
+        io_sha256 = str(c.get("io_sha256") or "")
+        if io_sha256 and (io is None or io.store is None):
+            if io is not None and io.invalid is not None:
+                return _replace(base, not_run="recorded I/O invalid", io_error=io.invalid)
+            return _replace(base, not_run=NEEDS_IO, io_note=io.missing if io is not None else None)
         if on.input_data is None:
             return _replace(base, not_run="input not found in execution_requested")
         limits = rec["resource_limits"]
         seconds = float(limits["max_execution_seconds"])
-        run = runner.execute(
-            wasm,
-            on.input_data.encode(),
-            limits=executor.Limits(
+        kwargs: dict[str, Any] = {
+            "limits": executor.Limits(
                 max_instructions=int(limits["max_instructions"]),
                 max_memory_mb=int(limits["max_memory_mb"]),
                 max_execution_seconds=max(60.0, seconds * RERUN_TIME_FACTOR),
             ),
-            secrets=self.secrets if on.has_secrets else None,
-            sha256=built.sha256,
-            determinism=executor.Determinism(
+            "secrets": self.secrets if on.has_secrets else None,
+            "determinism": executor.Determinism(
                 seed=randomness.seed(str(c["randomness_proof"])), time_ns=int(rec["created_at_ns"])
             ),
-        )
+        }
+        if io_sha256:
+            assert io is not None and io.store is not None
+            try:
+                run = runner.replay(wasm, on.input_data.encode(), io_sha256=io_sha256, io_store=io.store, **kwargs)
+            except executor.ReplayMismatch as exc:  # the rebuilt guest asks for something else
+                return _replace(base, not_run="recorded I/O differs", io_error=f"replay: {exc}")
+            base = _replace(base, io_note=f"replayed {io.calls} calls offline")
+        else:
+            run = runner.execute(wasm, on.input_data.encode(), sha256=built.sha256, **kwargs)
         delivered, delivered_error = _delivered(str(rec.get("response_format") or "Text"), run)
         return _replace(base, run=run, delivered_sha256=delivered, delivered_error=delivered_error)
 
@@ -606,8 +734,14 @@ async def verify_requests(
     rpc_url: str | None = None,
     block_api_url: str | None = None,
     progress: Callable[[int, int, str], None] | None = None,
+    io_store: str | None = None,
 ) -> list[Report]:
-    """Verifies the given requests, or every request settled in blocks `since`..final."""
+    """Verifies the given requests, or every request settled in blocks `since`..final.
+
+    `io_store`: where recorded guest HTTP is read from (a store directory or an http(s) URL of a
+    published one); None = the local platform's store under the state dir, if there is one."""
+    import tempfile
+
     import aiohttp
 
     from schemas import ExecutionCompleted
@@ -624,6 +758,8 @@ async def verify_requests(
                 settings.contract_id,
                 settings.block_api_key.get_secret_value() or None,
             )
+            location = io_store if io_store is not None else local_io_store(settings)
+            source = IoStore(location, http) if location else None
             ids = list(request_ids or [])
             if since is not None:
                 final = await chain.final_height()
@@ -643,7 +779,10 @@ async def verify_requests(
                         raise  # the one request asked for: a usage error (exit 2)
                     reports.append(Report(rid, [Check("chain", str(exc)[:80], "-", MISMATCH)]))
                     continue
-                re = await asyncio.to_thread(verifier.rederive, on)
+                head = str((on.commitment or {}).get("io_sha256") or "")
+                with tempfile.TemporaryDirectory(prefix="offshore-verify-io-") as tmp:
+                    io = await load_io_transcript(source, head, Path(tmp)) if head else None
+                    re = await asyncio.to_thread(verifier.rederive, on, io)
                 reports.append(Report(rid, checks(on, re)))
     finally:
         verifier.close()
@@ -683,6 +822,7 @@ def _run_verify(args: argparse.Namespace, settings: Settings) -> int:
             rpc_url=args.rpc,
             block_api_url=args.block_api,
             progress=progress,
+            io_store=args.io_store,
         )
     )
     if progress is not None:
@@ -706,4 +846,10 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p.add_argument("--rpc", metavar="URL", help="NEAR JSON-RPC (default OFFSHORE_NEAR_RPC_URL)")
     p.add_argument("--block-api", metavar="URL", help="neardata-style block API (default OFFSHORE_BLOCK_API_URL)")
     p.add_argument("--detail", action="store_true", help="with --since: every check, not only failures")
+    p.add_argument(
+        "--io-store",
+        metavar="PATH|URL",
+        help="recorded guest HTTP: an artifact store dir or the http(s) URL of a published one "
+        "(default: <OFFSHORE_STATE_DIR>/artifacts if it exists)",
+    )
     p.set_defaults(handler=_run_verify)

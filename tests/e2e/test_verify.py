@@ -28,9 +28,10 @@ import executor
 import executor.examples as examples
 from executor import randomness
 from executor.testing import git_repo
+from executor.testing_http import mock_web
 from offshore.local import CLIENTS, OPERATOR, LocalPlatform, PlatformInfo
 from offshore.settings import Settings, load_settings
-from offshore.verify import MATCH, MISMATCH, NEEDS_SECRETS, NOT_REPRODUCIBLE, Report, verify_requests
+from offshore.verify import MATCH, MISMATCH, NEEDS_IO, NEEDS_SECRETS, NOT_REPRODUCIBLE, Report, verify_requests
 from schemas.commitment import build_commitment
 from streams.settle.output import shape_output
 
@@ -80,17 +81,30 @@ class Operator:
             "OFFSHORE_STATE_DIR": str(s.state_dir),
         }
 
-    async def request(self, guest: str, input_data: str = "", *, secrets: bool = False, fmt: str = "Text") -> str:
+    async def request(
+        self, guest: str, input_data: str = "", *, secrets: bool = False, fmt: str = "Text", limits: Any = LIMITS
+    ) -> str:
         url, commit = self.repos[guest]
         async with self.info.client(CLIENTS[0]) as client:
             sub = await client.request(
-                repo=url, commit=commit, input_data=input_data, limits=LIMITS, response_format=fmt,
+                repo=url, commit=commit, input_data=input_data, limits=limits, response_format=fmt,
                 encrypted_secrets="c2VhbGVk" if secrets else None,
             )  # fmt: skip
             return sub.request_id
 
-    async def resolve(self, rid: str, *, tamper: Tamper | None = None, secrets: dict[str, str] | None = None) -> None:
-        """Builds and runs `rid` as the execute stage does, resolves it (tampered), waits for the callback."""
+    async def resolve(
+        self,
+        rid: str,
+        *,
+        tamper: Tamper | None = None,
+        secrets: dict[str, str] | None = None,
+        http: executor.HttpGrant | None = None,
+        run_input: str | None = None,
+    ) -> None:
+        """Builds and runs `rid` as the execute stage does, resolves it (tampered), waits for the callback.
+
+        `http`: the request's guest-HTTP grant (responses recorded in the operator's store); `run_input`:
+        what a lying operator ran instead of the request's input (the commitment still names the input)."""
         async with self.info.client(CLIENTS[0]) as client:
             record = await client.view("get_request", {"request_id": rid})
             src = record["code_source"]
@@ -106,10 +120,12 @@ class Operator:
             input_data = await self._input(rid, record)
             result = self.runner.execute(
                 wasm,
-                input_data.encode(),
+                (input_data if run_input is None else run_input).encode(),
                 limits=executor.Limits(max_instructions=LIMITS["max_instructions"], max_memory_mb=32),
                 secrets=secrets,
                 determinism=executor.Determinism(seed=randomness.seed(proof), time_ns=record["created_at_ns"]),
+                http=http,
+                io_store=self.store if http is not None else None,
             )
             assert result.success, result.error
             response: dict[str, Any] = {
@@ -127,8 +143,13 @@ class Operator:
                     input_data=input_data,
                     stdout=result.stdout,
                     randomness_proof=proof,
+                    io_sha256=result.io_sha256,
+                    http_calls=result.http_calls,
+                    http_bytes=result.http_bytes,
                 ),
             }
+            if result.http_calls:
+                response["resources_used"].update({"http_calls": result.http_calls, "http_bytes": result.http_bytes})
             if tamper is not None:
                 tamper(response)
             operator = Account(OPERATOR, self.info.client_key(OPERATOR), rpc_addr=self.info.rpc_url)
@@ -172,8 +193,8 @@ class Operator:
                     return ev.input_data
         raise AssertionError(f"no execution_requested for {rid}")
 
-    def verify(self, rid: str, secrets: dict[str, str] | None = None) -> Report:
-        (report,) = asyncio.run(verify_requests(self.settings(), [rid], secrets=secrets))
+    def verify(self, rid: str, secrets: dict[str, str] | None = None, io_store: str | None = None) -> Report:
+        (report,) = asyncio.run(verify_requests(self.settings(), [rid], secrets=secrets, io_store=io_store))
         return report
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
@@ -187,10 +208,16 @@ class Operator:
 def op() -> Iterator[Operator]:
     state = Path(tempfile.mkdtemp(prefix="offshore-verify-", dir="/tmp"))
     platform = LocalPlatform(state, block_interval_s=0.1, yield_timeout_blocks=600, processes=(), operator_keys=0)
-    runner = executor.Executor(executor.ExecutorConfig(module_cache_dir=state / "modules", max_stdout_bytes=12288))
+    runner = executor.Executor(
+        executor.ExecutorConfig(
+            module_cache_dir=state / "modules",
+            max_stdout_bytes=12288,
+            http=executor.HttpConfig(dev_mode=True),  # the oracle's mock API is on loopback
+        )
+    )
     try:
         info = platform.start()
-        repos = {g: examples.publish(g, state / "repos") for g in ("dice", "sha256", "secret_env")}
+        repos = {g: examples.publish(g, state / "repos") for g in ("dice", "sha256", "secret_env", "oracle_median")}
         repos["unreproducible"] = git_repo(state / "repos" / "unreproducible", UNREPRODUCIBLE)
         config = executor.CompileConfig(allow_file_urls=True, allowed_file_roots=(state / "repos",))
         store = executor.ArtifactStore(executor.StoreConfig(root=state / "operator-artifacts"))
@@ -291,3 +318,28 @@ def test_usage_errors_exit_2(op: Operator) -> None:
     unknown = op.cli("999999")
     assert unknown.returncode == 2 and "offshore: error:" in unknown.stderr
     assert op.cli().returncode == 2
+
+
+def test_a_guest_whose_calls_differ_from_the_recording_fails_verify(op: Operator) -> None:
+    """The operator fetched the oracle's sources in another order than the request's input says: the
+    median (output, fuel, charge) is the same, only the replay of the recording catches it - offline."""
+    limits = {**LIMITS, "max_http_calls": 3, "max_http_kb": 16, "http_hosts": ["127.0.0.1"]}
+    grant = executor.HttpGrant.from_mapping(limits)
+    with mock_web() as web:
+        urls = [web.url(f"/price/{n}") for n in ("alpha", "beta", "gamma")]
+        honest = asyncio.run(op.request("oracle_median", "\n".join(urls), fmt="Json", limits=limits))
+        asyncio.run(op.resolve(honest, http=grant))
+        lying = asyncio.run(op.request("oracle_median", "\n".join(urls), fmt="Json", limits=limits))
+        asyncio.run(op.resolve(lying, http=grant, run_input="\n".join([urls[0], urls[2], urls[1]])))
+    store = str(op.store.root)  # the mock API is stopped: replay is the only way to re-run them
+    good = op.verify(honest, io_store=store)
+    assert good.verdict == "verified", good.checks
+    assert _verdicts(good)["recorded I/O"] == _verdicts(good)["output sha256"] == MATCH
+    bad = op.verify(lying, io_store=store)
+    assert bad.verdict == f"FAILED: recorded I/O ({MISMATCH})", bad.checks
+    (check,) = [c for c in bad.checks if c.name == "recorded I/O"]
+    assert check.local == "replay: call 2: the request differs from the recorded one"
+    assert _verdicts(bad)["wasm sha256"] == _verdicts(bad)["input sha256"] == MATCH
+    assert op.verify(lying).verdict == f"verified (not re-run: {NEEDS_IO})"  # no store: says what it needs
+    done = op.cli(lying, "--io-store", store)
+    assert done.returncode == 1 and "the request differs" in done.stdout, done.stdout + done.stderr

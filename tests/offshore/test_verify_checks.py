@@ -127,3 +127,32 @@ def test_clock_decided_failures_are_attested() -> None:
     rec = _record(error="compile_build_timeout: compiling the module took over 3.0 s")
     found = checks(_on(rec), Rederived("c" * 64, None, "b", "e"))
     assert found[0].name == "build" and found[0].verdict == ATTESTED and verdict(found) == "verified"
+
+
+def _http_record() -> dict[str, Any]:
+    """A settled oracle: 3 recorded calls, charged exactly what the contract's formula says."""
+    used = {"instructions": 26_133, "time_ms": 40, "compile_time_ms": 300, "http_calls": 3, "http_bytes": 431}
+    empty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"  # sha256 of the empty input
+    commitment = {"randomness_proof": "00" * 64, "wasm_sha256": "a" * 64, "input_sha256": empty, "io_sha256": "f" * 64}
+    rec = _record(status="completed", error=None, resources_used=used, commitment=commitment)
+    charged = expected_charge(rec, PRICING)
+    rec.update(payment_charged=str(charged), payment_refunded=str(PAYMENT - charged))
+    return rec
+
+
+def test_recorded_io_without_a_transcript_is_not_re_run_and_says_how_to_get_one() -> None:
+    from offshore.verify import NEEDS_IO
+
+    re = Rederived("a" * 64, None, "b", "e", not_run=NEEDS_IO, io_note="no --io-store given")
+    found = {c.name: (c.verdict, c.local) for c in checks(_on(_http_record()), re)}
+    assert found["recorded I/O"] == (NEEDS_IO, "no --io-store given")
+    assert found["output sha256"][0] == NEEDS_IO
+    assert verdict(checks(_on(_http_record()), re)) == "verified (not re-run: needs I/O transcript (--io-store))"
+
+
+def test_a_transcript_that_is_not_the_recording_is_a_failed_check() -> None:
+    re = Rederived("a" * 64, None, "b", "e", not_run="recorded I/O differs", io_error="replay: call 2: differs")
+    found = checks(_on(_http_record()), re)
+    assert verdict(found) == "FAILED: recorded I/O (MISMATCH)"
+    (io,) = [c for c in found if c.name == "recorded I/O"]
+    assert io.local == "replay: call 2: differs"
