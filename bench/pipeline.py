@@ -45,6 +45,7 @@ def run() -> dict[str, Any]:
         burst = asyncio.run(_send(info, url, commit, THROUGHPUT_REQUESTS, concurrency=8))
         asyncio.run(_wait(info, burst))
         requested, resolved = _events(info, set(paced) | set(burst))
+        hops = _hops(info, requested, resolved, paced)
         from bench.capacity import measure
 
         capacity = measure(platform, info, url, commit)
@@ -62,6 +63,7 @@ def run() -> dict[str, Any]:
             "max": round(latencies[-1], 1),
             "samples": len(latencies),
         },
+        "latency_hops_ms": hops,
         "requests_per_second": round(len(done) / span, 1),
         "burst_requests": len(burst),
         "burst_wall_seconds": round(time.time() - burst_started, 1),
@@ -86,6 +88,38 @@ async def _send(info: Any, url: str, commit: str, n: int, *, concurrency: int) -
 
 async def _wait(info: Any, ids: list[str]) -> None:
     await info.wait_settled(ids, timeout_s=300)
+
+
+def _hops(info: Any, requested: dict[str, float], resolved: dict[str, float], ids: list[str]) -> dict[str, Any]:
+    """Where the paced requests' latency goes, p50/p99 per hop (ms): block -> the compile stage took
+    the request (indexer, route and compile-queue hops; WasmCompiled.occurred_at is stamped before the
+    build), -> ExecutionFinished (build or cache hit, the executed hop, the run), -> resolve sent
+    (the executed hop, settle's batcher). Each topic is read on its own (one consumer per topic)."""
+    from schemas import ExecutionFinished, WasmCompiled
+    from streams.kafka import read_events
+    from streams.topics import COMPILED, EXECUTED
+
+    want = set(ids)
+    compiled: dict[str, float] = {}
+    executed: dict[str, float] = {}
+    for topic, into in ((COMPILED.name, compiled), (EXECUTED.name, executed)):
+
+        def seen(into: dict[str, float] = into) -> bool:
+            return want <= into.keys()
+
+        for event in read_events(info.endpoints.kafka_bootstrap, (topic,), until=seen, timeout_s=60):
+            if isinstance(event, WasmCompiled | ExecutionFinished):
+                into.setdefault(event.request_id, event.occurred_at.timestamp())
+    out: dict[str, Any] = {}
+    for name, a, b in (
+        ("block_to_compile", requested, compiled),
+        ("compile_to_executed", compiled, executed),
+        ("executed_to_resolve_sent", executed, resolved),
+    ):
+        d = sorted((b[r] - a[r]) * 1000 for r in ids if r in a and r in b)
+        if d:
+            out[name] = {"p50": round(statistics.median(d), 1), "p99": round(d[min(len(d) - 1, int(len(d) * 0.99))], 1)}
+    return out
 
 
 def _events(info: Any, ids: set[str]) -> tuple[dict[str, float], dict[str, float]]:

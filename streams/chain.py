@@ -46,6 +46,7 @@ class NearChain:
         self._backoff = Backoff(first_s=0.05, max_s=2.0, attempts=attempts)
         self._height_ttl = height_ttl_s
         self._height: tuple[float, int] | None = None
+        self._height_read: asyncio.Future[int] | None = None
         self._started = False
 
     async def start(self) -> None:
@@ -59,12 +60,21 @@ class NearChain:
             self._started = False
 
     async def final_height(self) -> int:
+        """The final height, at most `height_ttl_s` old. Concurrent callers share one read: a stage
+        with many events in flight (settle: 128, and each batcher worker) sent one `block` RPC each to
+        the node every time the cached height expired."""
         now = time.monotonic()
         if self._height is not None and now - self._height[0] < self._height_ttl:
             return self._height[1]
+        if self._height_read is None or self._height_read.done():
+            self._height_read = asyncio.ensure_future(self._read_height())
+        return await asyncio.shield(self._height_read)
+
+    async def _read_height(self) -> int:
+        started = time.monotonic()
         block = await self._retry(lambda: self._account.provider.json_rpc("block", {"finality": "final"}))
         height = int(block["header"]["height"])
-        self._height = (now, height)
+        self._height = (started, height)
         return height
 
     async def view(self, method: str, args: dict[str, Any]) -> Any:

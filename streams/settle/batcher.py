@@ -1,9 +1,12 @@
 """Settle's batching shell: outcomes queue here and leave as `resolve_executions` calls (issue 14).
 
-- **Latency at low load**: an outcome that arrives while no call is in flight leaves at once, alone;
-  only while calls are in flight do outcomes wait, at most `window_s` (default 20 ms, <= 50 ms), for
-  others to share a call. So a lone request keeps the single-resolve latency (docs/design.md §12), and
-  a burst pays one call per batch instead of one per request (gas: contract/README.md).
+- **Latency at low load**: an outcome leaves at once while at most half the operator keys carry a
+  call (a call holds its key until its outcome, 2-3 blocks); only when more are busy do outcomes wait,
+  at most `window_s` (default 20 ms, <= 50 ms), for others to share a call. So a request at low load
+  keeps the single-resolve latency (docs/design.md §12) even while earlier calls still await their
+  outcomes (waiting whenever any call was in flight cost every request a window at low load), and a
+  burst pays one call per batch instead of one per request (gas: contract/README.md); once every key
+  is busy, outcomes queue and the next free key takes them all in one call.
 - **Limits**: a call carries at most `limits.max_items` outcomes, `limits.max_bytes` of arguments and
   what the measured gas model allows under the per-call limit (`batching.py`).
 - **Keys**: `senders` calls run concurrently, one per operator access key (py-near signs with its
@@ -78,7 +81,8 @@ class Batcher:
         self._seq = itertools.count()
         self._ready = asyncio.Event()
         self._in_flight = 0
-        self._workers = [asyncio.ensure_future(self._worker()) for _ in range(max(1, senders))]
+        self._senders = max(1, senders)
+        self._workers = [asyncio.ensure_future(self._worker()) for _ in range(self._senders)]
 
     @property
     def backlog(self) -> int:
@@ -104,8 +108,8 @@ class Batcher:
             while not self._heap:
                 self._ready.clear()
                 await self._ready.wait()
-            if self._in_flight > 0 and len(self._heap) < self._limits.max_items:
-                await asyncio.sleep(self._window)  # others are sending: let this batch fill for a window
+            if should_wait(self._in_flight, self._senders, len(self._heap), self._limits.max_items):
+                await asyncio.sleep(self._window)  # most keys are busy: let this batch fill for a window
             try:
                 batch = await self._take()
             except Exception as exc:  # the height could not be read: the entries stay queued
@@ -164,6 +168,12 @@ class Batcher:
             else:
                 why = result.skipped.get(e.request_id, ("missing", "not in the call's result"))
                 e.done.set_result(Resolved(e.request_id, why, tx, len(batch), sent_at))
+
+
+def should_wait(in_flight: int, senders: int, queued: int, max_items: int) -> bool:
+    """Whether a free worker lets its batch fill for a window before sending (pure): only while more
+    than half the keys carry a call and the batch is not full."""
+    return in_flight * 2 > senders and queued < max_items
 
 
 def py_near_send(account: Any, contract_id: str, gas: GasModel = GAS) -> Send:

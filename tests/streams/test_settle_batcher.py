@@ -18,7 +18,7 @@ from contract.testing import SOURCE, used
 from devnet import NEAR, ContractDeployment, Devnet, DevnetConfig, GenesisAccount
 from offshore.audit import resolve_counts
 from offshore.client import OffshoreClient
-from streams.settle.batcher import EXPIRED, Batcher, py_near_send
+from streams.settle.batcher import EXPIRED, Batcher, py_near_send, should_wait
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 OFFSHORE = "offshore.test.near"
@@ -101,3 +101,11 @@ async def test_batches_on_the_devnet(tmp_path: Path) -> None:
             finally:
                 await batcher.close()
                 await operator.shutdown()
+
+
+async def test_an_outcome_waits_for_company_only_while_most_keys_are_busy() -> None:
+    # 8 keys: a call or four awaiting outcomes (low load) do not hold the next outcome back
+    assert [should_wait(busy, 8, 1, 100) for busy in range(9)] == [False] * 5 + [True] * 4
+    assert not should_wait(8, 8, 100, 100)  # a full batch leaves at once
+    assert should_wait(1, 1, 1, 100)  # one key, carrying a call: later outcomes share the next one
+    assert not should_wait(0, 1, 1, 100)
