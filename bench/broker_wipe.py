@@ -29,20 +29,28 @@ IN_FLIGHT = int(os.environ.get("BENCH_WIPE_IN_FLIGHT", "40"))
 def run() -> dict[str, Any]:
     import executor.examples as examples
     from bench.capacity import paced
-    from bench.chaos import _events, _final_views, _write_failures
+    from bench.chaos import _events, _final_views, _warm, _write_failures
     from offshore.audit import resolve_counts
     from offshore.local import LocalPlatform
 
     state = Path(tempfile.mkdtemp(prefix="offshore-wipe-", dir="/tmp"))
     state.chmod(0o755)
     # 600-block yields (60 s at 0.1 s blocks); re-drive after 8 s pending (as the chaos run).
-    platform = LocalPlatform(state, block_interval_s=0.1, yield_timeout_blocks=600, reconcile_after_blocks=80)
+    platform = LocalPlatform(
+        state,
+        block_interval_s=0.1,
+        yield_timeout_blocks=600,
+        reconcile_after_blocks=80,
+        operator_keys=8,
+        extra_env={"OFFSHORE_EXECUTE_CONCURRENCY": "4"},
+    )
     wipe: dict[str, Any] = {}
     load = [os.getloadavg()[0]]
     keep = bool(os.environ.get("BENCH_KEEP_STATE"))
     try:
         info = platform.start()
         url, commit = examples.publish("sha256", state / "repos")
+        asyncio.run(_warm(info, url, commit))  # cache-hit guest, as the capacity it is scaled to
 
         async def main() -> tuple[list[str], dict[str, Any], float]:
             started = time.monotonic()
