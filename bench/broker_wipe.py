@@ -29,7 +29,7 @@ IN_FLIGHT = int(os.environ.get("BENCH_WIPE_IN_FLIGHT", "40"))
 def run() -> dict[str, Any]:
     import executor.examples as examples
     from bench.capacity import paced
-    from bench.chaos import _events, _final_views, _warm, _write_failures
+    from bench.chaos import FINAL_WAIT_S, _events, _final_views, _warm, _write_failures
     from offshore.audit import resolve_counts
     from offshore.local import LocalPlatform
 
@@ -69,7 +69,7 @@ def run() -> dict[str, Any]:
             wipe["wiped_at_s"] = round(time.monotonic() - started, 1)
             wipe["in_flight_after_restart"] = await _pending(info)
             ids, _ = await sending
-            views = await _final_views(info, ids, timeout_s=300)
+            views = await _final_views(info, ids, timeout_s=FINAL_WAIT_S)
             return ids, views, time.monotonic() - started
 
         ids, views, seconds = asyncio.run(main())
