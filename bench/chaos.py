@@ -32,11 +32,11 @@ REQUESTS = int(os.environ.get("BENCH_CHAOS_REQUESTS", "1000"))
 SEEDS = tuple(int(x) for x in os.environ.get("BENCH_CHAOS_SEEDS", "12,13,14").split(","))
 KILL_EVERY_S = 3.0
 VICTIMS = ("indexer", "compile", "execute", "settle", "project")
-HOG_LIMIT_S = 1800
+HOG_LIMIT_S = 1800  # the hog's own bound (`timeout`), whatever happens to this process
 # Every request is final on chain by its yield timeout (600 blocks), which is 60 s at 10 blocks/s but
 # 300 s at the 2 blocks/s of the loaded devnet: 300 s after the offer gave up on requests still
 # settling (203 pending in a run). This is only the safety net; the chain ends the wait.
-FINAL_WAIT_S = 900  # the hog's own bound (`timeout`), whatever happens to this process
+FINAL_WAIT_S = 900
 
 
 def run() -> dict[str, Any]:
