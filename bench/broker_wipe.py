@@ -2,9 +2,12 @@
 keeps nothing), then every process is restarted against it. Every request must still settle exactly
 once: the chain is the ledger, and the reconciler re-drives what Kafka lost.
 
-Requests are offered at `BENCH_WIPE_RATE` per second (default 20) for `BENCH_WIPE_REQUESTS` (default
-300); the wipe happens half-way through the offer, while requests keep coming. Resolves are
-counted per request from the chain.
+Requests are offered at `BENCH_WIPE_RATE` per second (default 7: 70 % of the measured capacity) for
+`BENCH_WIPE_REQUESTS` (default 300). So that the wipe loses real work, the execute stage is stopped
+at a quarter of the offer: compiled requests pile up in Kafka between compile and execute, and the
+broker is wiped once at least `BENCH_WIPE_IN_FLIGHT` (default 40) requests are pending on chain (or
+at the end of the offer), while requests keep coming. The pending count at that moment is reported
+(`in_flight_at_wipe`). Resolves are counted per request from the chain.
 """
 
 from __future__ import annotations
@@ -12,63 +15,113 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import signal
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 REQUESTS = int(os.environ.get("BENCH_WIPE_REQUESTS", "300"))
-RATE = float(os.environ.get("BENCH_WIPE_RATE", "20"))
+RATE = float(os.environ.get("BENCH_WIPE_RATE", "7"))
+IN_FLIGHT = int(os.environ.get("BENCH_WIPE_IN_FLIGHT", "40"))
 
 
 def run() -> dict[str, Any]:
     import executor.examples as examples
     from bench.capacity import paced
+    from bench.chaos import FINAL_WAIT_S, _events, _final_views, _warm, _write_failures
     from offshore.audit import resolve_counts
     from offshore.local import LocalPlatform
 
     state = Path(tempfile.mkdtemp(prefix="offshore-wipe-", dir="/tmp"))
     state.chmod(0o755)
     # 600-block yields (60 s at 0.1 s blocks); re-drive after 8 s pending (as the chaos run).
-    platform = LocalPlatform(state, block_interval_s=0.1, yield_timeout_blocks=600, reconcile_after_blocks=80)
-    wiped_at: float | None = None
+    platform = LocalPlatform(
+        state,
+        block_interval_s=0.1,
+        yield_timeout_blocks=600,
+        reconcile_after_blocks=80,
+        operator_keys=8,
+        extra_env={"OFFSHORE_EXECUTE_CONCURRENCY": "4"},
+    )
+    wipe: dict[str, Any] = {}
+    load = [os.getloadavg()[0]]
+    keep = bool(os.environ.get("BENCH_KEEP_STATE"))
     try:
         info = platform.start()
         url, commit = examples.publish("sha256", state / "repos")
+        asyncio.run(_warm(info, url, commit))  # cache-hit guest, as the capacity it is scaled to
 
         async def main() -> tuple[list[str], dict[str, Any], float]:
-            nonlocal wiped_at
             started = time.monotonic()
-            sending = asyncio.create_task(paced(info, url, commit, RATE, REQUESTS / RATE))
-            await asyncio.sleep(REQUESTS / RATE / 2)  # the fault schedule: half-way through the offer
+            offer_s = REQUESTS / RATE
+            sending = asyncio.create_task(paced(info, url, commit, RATE, offer_s))
+            await asyncio.sleep(offer_s / 4)  # the fault schedule: a quarter into the offer
+            platform.kill("execute", signal.SIGKILL)  # work piles up in Kafka, between compile and execute
+            while True:  # poll: the backlog grows with the offer
+                pending = await _pending(info)
+                if pending >= IN_FLIGHT or time.monotonic() - started >= offer_s:
+                    break
+                await asyncio.sleep(0.5)  # poll
+            wipe["in_flight_at_wipe"] = pending
+            wipe["load_average_1m_at_wipe"] = round(os.getloadavg()[0], 1)
             await asyncio.to_thread(platform.wipe_broker)  # blocks until the new broker answers
-            wiped_at = time.monotonic() - started
+            wipe["wiped_at_s"] = round(time.monotonic() - started, 1)
+            wipe["in_flight_after_restart"] = await _pending(info)
             ids, _ = await sending
-            views = await info.wait_settled(ids, timeout_s=300)
+            views = await _final_views(info, ids, timeout_s=FINAL_WAIT_S)
             return ids, views, time.monotonic() - started
 
         ids, views, seconds = asyncio.run(main())
+        load.append(os.getloadavg()[0])
         counts = resolve_counts(info.block_api_url, info.contract_id)
-        from bench.chaos import _redrives
-
-        redrives = _redrives(info.endpoints.kafka_bootstrap)  # on the new broker: after the wipe
+        events = _events(info.endpoints.kafka_bootstrap)  # on the new broker: after the wipe
+        redrives = sum(e.event_id.startswith("redrive:") for e in events)
+        bad = [rid for rid in ids if counts[rid] != 1 or views[rid].get("status") != "completed"]
+        if bad:  # kept for the post-mortem
+            keep = True
+            _write_failures(state, bad, views, counts, events, [])
     finally:
         platform.stop()
-        if not os.environ.get("BENCH_KEEP_STATE"):
+        if not keep:
             shutil.rmtree(state, ignore_errors=True)
     statuses: dict[str, int] = {}
     for view in views.values():
-        statuses[str(view["status"])] = statuses.get(str(view["status"]), 0) + 1
+        statuses[str(view.get("status"))] = statuses.get(str(view.get("status")), 0) + 1
     once = sum(1 for rid in ids if counts[rid] == 1)
-    return {
+    result = {
         "requests": len(ids),
+        "not_offered": REQUESTS - len(ids),
         "offered_rps": RATE,
-        "wiped_at_s": round(wiped_at or 0.0, 1),
+        **wipe,
         "statuses": statuses,
         "resolved_exactly_once": once,
         "resolved_twice_or_more": sum(1 for rid in ids if counts[rid] > 1),
         "never_resolved": sum(1 for rid in ids if counts[rid] == 0),
-        "settled_every_request_once": once == len(ids) and statuses.get("completed", 0) == len(ids),
+        "settled_every_request_once": not bad,
         "reconciler_redrives_after_wipe": redrives,
         "seconds": round(seconds, 1),
+        "load_average_1m": {"min": round(min(load), 1), "max": round(max(load), 1)},
     }
+    if bad:
+        result["state_dir"] = str(state)
+    return result
+
+
+async def _pending(info: Any) -> int:
+    """Requests pending on chain (made, not yet settled), paged from the contract."""
+    from offshore.local import CLIENTS
+
+    count, after = 0, None
+    async with info.client(CLIENTS[0]) as c:
+        while True:
+            args: dict[str, Any] = {"height": 2**53, "limit": 100}
+            if after is not None:
+                args["from"] = str(after + 1)
+            page = await c.view("list_pending_before", args)
+            if not isinstance(page, list) or not page:
+                return count
+            count += len(page)
+            if len(page) < 100:
+                return count
+            after = int(page[-1]["request_id"])

@@ -14,6 +14,7 @@ import dataclasses
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -221,7 +222,19 @@ class LocalPlatform:
     def restart(self, name: str) -> None:
         child = self._children[name]
         self._terminate(child)
+        self._keep_metrics_port(child)
         self._spawn(child)
+
+    def _keep_metrics_port(self, child: _Child) -> None:
+        """A dead child's metrics port is free for anyone: the machine's own outgoing connections take
+        ephemeral ports from the same range, and a restarted stage that cannot bind it exits at start
+        (seen in the chaos bench: execute stayed down). Such a child gets a new port."""
+        port = child.env.get("OFFSHORE_METRICS_PORT")
+        if port is None or _bindable(int(port)):
+            return
+        child.env["OFFSHORE_METRICS_PORT"] = str(free_port())
+        if self.info is not None and child.name in self.info.metrics:
+            self.info.metrics[child.name] = f"http://127.0.0.1:{child.env['OFFSHORE_METRICS_PORT']}/metrics"
 
     def wipe_broker(self) -> None:
         """The embedded broker killed and restarted empty on its port, then every process restarted
@@ -426,6 +439,16 @@ class LocalPlatform:
                 pass
             time.sleep(0.05)  # poll
         raise StackError(f"{name} did not serve {url} within {_READY_TIMEOUT_S:.0f}s")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the metrics server binds
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def _chain_ready(rpc: str) -> bool:

@@ -7,6 +7,7 @@ pending too long; a failed run is logged and the next tick retries (the pipeline
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from streams.config import PipelineConfig
@@ -38,7 +39,11 @@ class ReconcileAgent:
         )
 
     async def tick(self) -> None:
+        started = time.monotonic()
         try:
-            await self.reconciler.run_once()
+            redriven = await self.reconciler.run_once()
         except Exception as exc:  # the next tick retries; the pipeline itself is unaffected
-            log.warning("reconcile failed: %s", exc)
+            log.warning("reconcile failed after %.1fs: %r", time.monotonic() - started, exc)
+            return
+        if redriven:  # one line per run that found stuck work: the operator's trace of re-drives
+            log.info("reconcile: re-drove %d request(s) in %.1fs", len(redriven), time.monotonic() - started)

@@ -111,3 +111,24 @@ async def test_stuck_requests_are_paged_through_over_runs() -> None:
     assert first == [str(i) for i in range(1, 21)] and second == [str(i) for i in range(21, 26)]
     assert source.asked == [(971, None), (971, "10"), (971, "20")]
     assert await rec.run_once() == []  # all re-driven in this window; the cursor wrapped to the oldest
+
+
+async def test_each_redrive_of_a_request_doubles_its_wait() -> None:
+    # Still pending after a re-drive: most likely queued behind a backlog, not lost; copies cost a batch item each.
+    source, sink = FakeSource([view(2, 960)], 1000), Sink()
+    rec = Reconciler(chain=source, requests_topic=sink, after_blocks=30, policy=POLICY, producer="t")
+    assert await rec.run_once() == ["2"]
+    source.height = 1030
+    assert await rec.run_once() == ["2"]  # the first wait: after_blocks
+    source.height = 1060
+    assert await rec.run_once() == []  # the second: twice as long
+    source.height = 1090
+    assert await rec.run_once() == ["2"]
+
+
+def test_the_backoff_is_capped_at_eight_times_after_blocks() -> None:
+    due = due_for_redrive(
+        [view(2, 100)], height=1000, after_blocks=30, policy=DeadlinePolicy(timeout_blocks=2000, margin_blocks=10),
+        last_redrive={"2": 760}, redrives={"2": 9},
+    )  # fmt: skip
+    assert [v.request_id for v in due] == ["2"]  # 240 blocks = 8 x 30 since the last, after 9 re-drives
