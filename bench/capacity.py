@@ -45,9 +45,10 @@ def measure(platform: Any, info: Any, url: str, commit: str) -> dict[str, Any]:
         wall = time.monotonic() - started
         busy = {name: round((spent[name] - before.get(name, 0.0)) / wall, 2) for name in spent}
         machine_busy = round((machine_after[0] - machine_before[0]) / wall, 2)
-        from bench.pipeline import _events
+        from bench.pipeline import _events, _final_at
 
-        requested, resolved = _events(info, set(ids))
+        in_block, resolved, heights = _events(info, set(ids))
+        requested = _final_at(info.block_api_url, in_block, heights)
         lat = sorted((resolved[r] - requested[r]) * 1000 for r in ids if r in resolved and r in requested)
         p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else float("inf")
         completed = sum(1 for v in views.values() if v["status"] == "completed")
