@@ -4,9 +4,18 @@ scraping a process's Prometheus metrics and waiting for a condition. Production 
 
 from __future__ import annotations
 
+import contextlib
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from py_near.account import Account
+
+    from devnet import Devnet
+    from offshore.client import OffshoreClient
 
 
 def scrape(url: str) -> dict[str, float]:
@@ -33,3 +42,58 @@ def wait_until(predicate: Callable[[], bool], *, timeout_s: float, what: str) ->
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.1)  # poll
+
+
+@contextlib.asynccontextmanager
+async def contract_on_devnet(tmp_path: Path) -> AsyncIterator[tuple[Devnet, OffshoreClient, Account]]:
+    """A devnet with 20 ms blocks and the offshore contract (owner = operator), a client for alice and
+    a started operator account, once the contract answers: what the batch-resolve and block-following
+    tests share. The operator account is shut down on exit."""
+    import asyncio
+    import json
+
+    from py_near.account import Account
+
+    from contract import OFFSHORE_SOURCE, build_contract
+    from devnet import NEAR, ContractDeployment, Devnet, DevnetConfig, GenesisAccount
+    from offshore.client import OffshoreClient
+
+    offshore, operator_id, alice = "offshore.test.near", "operator.test.near", "alice.test.near"
+    wasm = build_contract(OFFSHORE_SOURCE, tmp_path / "offshore.wasm")
+    config = DevnetConfig(
+        port=0,
+        block_interval_s=0.02,
+        yield_timeout_blocks=100_000,
+        tx_wait_timeout_s=30.0,
+        credentials_dir=tmp_path / "credentials",
+        genesis_accounts=tuple(GenesisAccount(account_id=a, balance=100 * NEAR) for a in (operator_id, alice)),
+        deploy=(
+            ContractDeployment(
+                account_id=offshore,
+                wasm_path=wasm,
+                init_method="new",
+                init_args=json.dumps({"owner_id": operator_id, "operator_id": operator_id}).encode(),
+            ),
+        ),
+    )
+    async with Devnet(config) as d:
+        client = OffshoreClient(
+            rpc_url=d.rpc_url,
+            account_id=alice,
+            secret_key=d.key(alice).secret_key_str,
+            contract_id=offshore,
+            block_api_url=d.block_api_url,
+        )
+        operator = Account(operator_id, d.key(operator_id).secret_key_str, rpc_addr=d.rpc_url)
+        await operator.startup()
+        async with client:
+            try:
+                while True:  # poll: the init transaction lands a block or two after start
+                    try:
+                        await client.estimate({})
+                        break
+                    except Exception:
+                        await asyncio.sleep(0.05)  # poll
+                yield d, client, operator
+            finally:
+                await operator.shutdown()

@@ -6,55 +6,23 @@ never sent. Every request ends resolved exactly once on chain."""
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from py_near.account import Account
 
-from contract import OFFSHORE_SOURCE, build_contract
 from contract.testing import SOURCE, used
-from devnet import NEAR, ContractDeployment, Devnet, DevnetConfig, GenesisAccount
 from offshore.audit import resolve_counts
-from offshore.client import OffshoreClient
+from offshore.testing import contract_on_devnet
 from streams.settle.batcher import EXPIRED, Batcher, py_near_send, should_wait
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 OFFSHORE = "offshore.test.near"
-OPERATOR = "operator.test.near"
-ALICE = "alice.test.near"
 OK = {"success": True, "output": "out", "resources_used": used(10, 1, 0)}
 
 
 async def test_batches_on_the_devnet(tmp_path: Path) -> None:
-    wasm = build_contract(OFFSHORE_SOURCE, tmp_path / "offshore.wasm")
-    config = DevnetConfig(
-        port=0,
-        block_interval_s=0.02,
-        yield_timeout_blocks=100_000,
-        tx_wait_timeout_s=30.0,
-        credentials_dir=tmp_path / "credentials",
-        genesis_accounts=tuple(GenesisAccount(account_id=a, balance=100 * NEAR) for a in (OPERATOR, ALICE)),
-        deploy=(
-            ContractDeployment(
-                account_id=OFFSHORE,
-                wasm_path=wasm,
-                init_method="new",
-                init_args=json.dumps({"owner_id": OPERATOR, "operator_id": OPERATOR}).encode(),
-            ),
-        ),
-    )
-    async with Devnet(config) as d:
-        client = OffshoreClient(
-            rpc_url=d.rpc_url,
-            account_id=ALICE,
-            secret_key=d.key(ALICE).secret_key_str,
-            contract_id=OFFSHORE,
-            block_api_url=d.block_api_url,
-        )
-        operator = Account(OPERATOR, d.key(OPERATOR).secret_key_str, rpc_addr=d.rpc_url)
-        await operator.startup()
+    async with contract_on_devnet(tmp_path) as (d, client, operator):
         sent: list[int] = []
         send = py_near_send(operator, OFFSHORE)
 
@@ -66,41 +34,31 @@ async def test_batches_on_the_devnet(tmp_path: Path) -> None:
             return 0  # with a margin of 1: an outcome whose deadline is below 1 has expired
 
         batcher = Batcher(counting, senders=1, final_height=height, margin_blocks=1, window_s=0.02)
-        async with client:
-            try:
-                while True:  # poll: the init transaction lands a block or two after start
-                    try:
-                        await client.estimate({})
-                        break
-                    except Exception:
-                        await asyncio.sleep(0.05)  # poll
-                ids = [
-                    (await client.request(repo=SOURCE["repo"], commit=SOURCE["commit"])).request_id for _ in range(32)
-                ]
+        try:
+            ids = [(await client.request(repo=SOURCE["repo"], commit=SOURCE["commit"])).request_id for _ in range(32)]
 
-                lone = await batcher.resolve(ids[0], OK, deadline=10)
-                assert lone.skipped is None and lone.batch_size == 1 and sent == [1]
+            lone = await batcher.resolve(ids[0], OK, deadline=10)
+            assert lone.skipped is None and lone.batch_size == 1 and sent == [1]
 
-                burst = [batcher.resolve(r, OK, deadline=10 + i) for i, r in enumerate(ids[1:31])]
-                again = batcher.resolve(ids[0], OK, deadline=5)  # a redelivered outcome
-                bad = batcher.resolve(ids[31], {"success": "yes"}, deadline=5)
-                late = batcher.resolve(ids[31], OK, deadline=-1)
-                *landed, twice, refused, gone = await asyncio.gather(*burst, again, bad, late)
-                assert all(r.skipped is None for r in landed)
-                assert twice.skipped is not None and twice.skipped[0] in ("already_resolved", "not_pending")
-                assert refused.skipped is not None and refused.skipped[0] == "invalid"
-                assert gone.skipped == (EXPIRED, "yield deadline too close") and gone.tx_hash == ""
-                assert sum(sent) == 1 + 32 and len(sent) < 10  # 32 outcomes shared a few calls
-                assert len({r.tx_hash for r in landed}) == len(sent) - 1
+            burst = [batcher.resolve(r, OK, deadline=10 + i) for i, r in enumerate(ids[1:31])]
+            again = batcher.resolve(ids[0], OK, deadline=5)  # a redelivered outcome
+            bad = batcher.resolve(ids[31], {"success": "yes"}, deadline=5)
+            late = batcher.resolve(ids[31], OK, deadline=-1)
+            *landed, twice, refused, gone = await asyncio.gather(*burst, again, bad, late)
+            assert all(r.skipped is None for r in landed)
+            assert twice.skipped is not None and twice.skipped[0] in ("already_resolved", "not_pending")
+            assert refused.skipped is not None and refused.skipped[0] == "invalid"
+            assert gone.skipped == (EXPIRED, "yield deadline too close") and gone.tx_hash == ""
+            assert sum(sent) == 1 + 32 and len(sent) < 10  # 32 outcomes shared a few calls
+            assert len({r.tx_hash for r in landed}) == len(sent) - 1
 
-                records = await client.wait_many(ids[:31], timeout_s=60)
-                assert {r["status"] for r in records.values()} == {"completed"}
-                assert (await client.get_request(ids[31]) or {}).get("resolved") is False
-                counts = await asyncio.to_thread(resolve_counts, d.block_api_url, OFFSHORE)
-                assert [counts[r] for r in ids] == [1] * 31 + [0]  # the chain's audit: each exactly once
-            finally:
-                await batcher.close()
-                await operator.shutdown()
+            records = await client.wait_many(ids[:31], timeout_s=60)
+            assert {r["status"] for r in records.values()} == {"completed"}
+            assert (await client.get_request(ids[31]) or {}).get("resolved") is False
+            counts = await asyncio.to_thread(resolve_counts, d.block_api_url, OFFSHORE)
+            assert [counts[r] for r in ids] == [1] * 31 + [0]  # the chain's audit: each exactly once
+        finally:
+            await batcher.close()
 
 
 async def test_an_outcome_waits_for_company_only_while_most_keys_are_busy() -> None:
