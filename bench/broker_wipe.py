@@ -29,7 +29,15 @@ IN_FLIGHT = int(os.environ.get("BENCH_WIPE_IN_FLIGHT", "40"))
 def run() -> dict[str, Any]:
     import executor.examples as examples
     from bench.capacity import paced
-    from bench.chaos import FINAL_WAIT_S, _events, _final_views, _warm, _write_failures
+    from bench.chaos import (
+        FINAL_WAIT_S,
+        _events,
+        _final_views,
+        _warm,
+        _write_failures,
+        not_settled_once,
+        settlement,
+    )
     from offshore.audit import resolve_counts
     from offshore.local import LocalPlatform
 
@@ -77,7 +85,7 @@ def run() -> dict[str, Any]:
         counts = resolve_counts(info.block_api_url, info.contract_id)
         events = _events(info.endpoints.kafka_bootstrap)  # on the new broker: after the wipe
         redrives = sum(e.event_id.startswith("redrive:") for e in events)
-        bad = [rid for rid in ids if counts[rid] != 1 or views[rid].get("status") != "completed"]
+        bad = not_settled_once(ids, views, counts)
         if bad:  # kept for the post-mortem
             keep = True
             _write_failures(state, bad, views, counts, events, [])
@@ -85,19 +93,12 @@ def run() -> dict[str, Any]:
         platform.stop()
         if not keep:
             shutil.rmtree(state, ignore_errors=True)
-    statuses: dict[str, int] = {}
-    for view in views.values():
-        statuses[str(view.get("status"))] = statuses.get(str(view.get("status")), 0) + 1
-    once = sum(1 for rid in ids if counts[rid] == 1)
     result = {
         "requests": len(ids),
         "not_offered": REQUESTS - len(ids),
         "offered_rps": RATE,
         **wipe,
-        "statuses": statuses,
-        "resolved_exactly_once": once,
-        "resolved_twice_or_more": sum(1 for rid in ids if counts[rid] > 1),
-        "never_resolved": sum(1 for rid in ids if counts[rid] == 0),
+        **settlement(ids, views, counts),
         "settled_every_request_once": not bad,
         "reconciler_redrives_after_wipe": redrives,
         "seconds": round(seconds, 1),

@@ -132,7 +132,7 @@ def run_seed(seed: int, rate: float) -> dict[str, Any]:
         counts = resolve_counts(info.block_api_url, info.contract_id)
         events = _events(info.endpoints.kafka_bootstrap)
         redrives = sum(e.event_id.startswith("redrive:") for e in events)
-        bad = [rid for rid in ids if counts[rid] != 1 or views[rid].get("status") != "completed"]
+        bad = not_settled_once(ids, views, counts)
         if bad:  # kept for the post-mortem: every process's log, and what each topic saw of these requests
             keep = True
             _write_failures(state, bad, views, counts, events, kills)
@@ -142,20 +142,13 @@ def run_seed(seed: int, rate: float) -> dict[str, Any]:
         if not keep:
             shutil.rmtree(state, ignore_errors=True)
 
-    statuses: dict[str, int] = {}
-    for view in views.values():
-        statuses[str(view.get("status"))] = statuses.get(str(view.get("status")), 0) + 1
-    once = sum(1 for rid in ids if counts[rid] == 1)
     result = {
         "requests": len(ids),
         "not_offered": REQUESTS - len(ids),  # the client's send failed 3 times (load generator, not platform)
         "kills": len(kills),
         "killed": {v: sum(1 for _, k in kills if k == v) for v in VICTIMS},
         "exited_and_restarted": len(crashed),
-        "statuses": statuses,
-        "resolved_exactly_once": once,
-        "resolved_twice_or_more": sum(1 for rid in ids if counts[rid] > 1),
-        "never_resolved": sum(1 for rid in ids if counts[rid] == 0),
+        **settlement(ids, views, counts),
         # every request resolved by the platform exactly once: a chain timeout (full refund) is a failure
         "exactly_once": not bad,
         "reconciler_redrives": redrives,
@@ -166,6 +159,24 @@ def run_seed(seed: int, rate: float) -> dict[str, Any]:
         result["state_dir"] = str(state)
     print(f"chaos: seed {seed}: {json.dumps(result, sort_keys=True)}", flush=True)
     return result
+
+
+def not_settled_once(ids: list[str], views: dict[str, dict[str, Any]], counts: Any) -> list[str]:
+    """Requests not resolved exactly once by the platform and completed (a chain timeout is a failure)."""
+    return [rid for rid in ids if counts[rid] != 1 or views[rid].get("status") != "completed"]
+
+
+def settlement(ids: list[str], views: dict[str, dict[str, Any]], counts: Any) -> dict[str, Any]:
+    """The report's verdict columns, shared by chaos and broker_wipe: statuses and resolve counts."""
+    statuses: dict[str, int] = {}
+    for view in views.values():
+        statuses[str(view.get("status"))] = statuses.get(str(view.get("status")), 0) + 1
+    return {
+        "statuses": statuses,
+        "resolved_exactly_once": sum(1 for rid in ids if counts[rid] == 1),
+        "resolved_twice_or_more": sum(1 for rid in ids if counts[rid] > 1),
+        "never_resolved": sum(1 for rid in ids if counts[rid] == 0),
+    }
 
 
 async def _warm(info: PlatformInfo, url: str, commit: str) -> None:
