@@ -431,8 +431,11 @@ def test_blocking_io_never_stalls_other_executions(tmp_path: Path, fetch: bytes,
             assert result.success
             order.append("quick")
 
+        before = web.hits["/slow"]
         slow_task = asyncio.create_task(slow())
-        await asyncio.sleep(0)  # the slow run is submitted first
+        while web.hits["/slow"] == before:  # poll: until the slow guest is blocked on the server
+            assert not slow_task.done(), slow_task
+            await asyncio.sleep(0.01)  # poll
         await asyncio.gather(*(quick() for _ in range(20)))
         await slow_task
         return order
