@@ -16,6 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -177,3 +178,24 @@ def mock_web(tls: ssl.SSLContext | None = None) -> Iterator[MockWeb]:
         yield web
     finally:
         web.close()
+
+
+@contextmanager
+def published_store(store_dir: Path, root: Path) -> Iterator[str]:
+    """What an operator publishes for `offshore verify --io-store URL`: the artifact store's `refs/` and
+    `blobs/` copied under `root` and served as static files on loopback; yields the base URL."""
+    import functools
+    import shutil
+
+    for sub in ("refs", "blobs"):
+        shutil.copytree(store_dir / sub, root / sub)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

@@ -11,15 +11,11 @@ other calls fails verify with a clear `recorded I/O` mismatch; without a store i
 from __future__ import annotations
 
 import asyncio
-import functools
-import http.server
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +24,7 @@ import pytest
 
 import executor
 from executor import examples
-from executor.testing_http import mock_web
+from executor.testing_http import mock_web, published_store
 from offshore.settings import Settings, load_settings
 from offshore.verify import MATCH, MISMATCH, NEEDS_IO, Report, verify_requests
 
@@ -151,26 +147,11 @@ def test_without_a_transcript_verify_says_what_it_needs(oracle: Oracle, tmp_path
     assert _verdicts(empty)["output sha256"][0] == NEEDS_IO
 
 
-def _publish(src: Path, dst: Path) -> None:
-    """What an operator publishes: the store's refs and blobs, served as static files."""
-    for sub in ("refs", "blobs"):
-        shutil.copytree(src / sub, dst / sub)
-
-
 @pytest.fixture
 def published(oracle: Oracle, tmp_path: Path) -> Iterator[tuple[Path, str]]:
     root = tmp_path / "published"
-    _publish(oracle.state / "artifacts", root)
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield root, f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with published_store(oracle.state / "artifacts", root) as url:
+        yield root, url
 
 
 def _transcript(root: Path, head: str) -> tuple[Path, list[tuple[str, str]]]:

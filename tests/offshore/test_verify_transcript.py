@@ -9,11 +9,7 @@ is refused before anything runs. The whole flow against the platform is tests/e2
 from __future__ import annotations
 
 import asyncio
-import functools
-import http.server
 import json
-import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +19,7 @@ import wasmtime
 
 import executor
 from executor import examples
-from executor.testing_http import mock_web
+from executor.testing_http import mock_web, published_store
 from offshore.verify import IoStore, Transcript, load_io_transcript
 
 FETCH_WAT = Path(examples.GUESTS_DIR / "http_fetch_wat" / "fetch.wat")
@@ -52,18 +48,8 @@ def recorded(tmp_path_factory: pytest.TempPathFactory, fetch: bytes) -> tuple[Pa
 def served(tmp_path: Path, recorded: tuple[Path, bytes, executor.ExecutionResult]) -> Iterator[tuple[Path, str]]:
     """A published copy of the operator's store (refs and blobs) behind a loopback static web server."""
     root = tmp_path / "published"
-    for sub in ("refs", "blobs"):
-        shutil.copytree(recorded[0] / sub, root / sub)
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield root, f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with published_store(recorded[0], root) as url:
+        yield root, url
 
 
 def _load(location: str | None, head: str, into: Path) -> Transcript:
