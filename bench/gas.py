@@ -28,7 +28,8 @@ async def _run() -> dict[str, Any]:
 
     from contract import build_offshore
     from contract.testing import SOURCE
-    from devnet import NEAR, TGAS, ContractDeployment, Devnet, DevnetConfig, GenesisAccount
+    from devnet import TGAS, Devnet
+    from offshore.testing import offshore_devnet_config
     from streams.settle.batching import GAS, BatchLimits, batch_args, item_args, max_items, parse_result
 
     offshore, operator = "offshore.test.near", "operator.test.near"
@@ -38,21 +39,16 @@ async def _run() -> dict[str, Any]:
     sizes = (1, 10, largest)
     with tempfile.TemporaryDirectory(prefix="offshore-bench-gas-") as tmp:
         wasm = build_offshore(Path(tmp) / "offshore.wasm")
-        config = DevnetConfig(
-            port=0,
+        config = offshore_devnet_config(
+            wasm,
+            Path(tmp) / "credentials",
+            owner=operator,
+            operator=operator,
+            accounts=(operator, *senders),
+            contract_id=offshore,
             block_interval_s=0.05,
-            yield_timeout_blocks=100_000,  # nothing expires while the requests are being sent
             tx_wait_timeout_s=60.0,
-            credentials_dir=Path(tmp) / "credentials",
-            genesis_accounts=tuple(GenesisAccount(account_id=a, balance=1000 * NEAR) for a in (operator, *senders)),
-            deploy=(
-                ContractDeployment(
-                    account_id=offshore,
-                    wasm_path=wasm,
-                    init_method="new",
-                    init_args=json.dumps({"owner_id": operator, "operator_id": operator}).encode(),
-                ),
-            ),
+            balance_near=1000,
         )
         async with Devnet(config) as d:
             accounts = [Account(s, d.key(s).secret_key_str, rpc_addr=d.rpc_url) for s in (operator, *senders)]

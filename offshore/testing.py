@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from py_near.account import Account
 
-    from devnet import Devnet
+    from devnet import Devnet, DevnetConfig
     from offshore.client import OffshoreClient
 
 
@@ -50,31 +50,17 @@ async def contract_on_devnet(tmp_path: Path) -> AsyncIterator[tuple[Devnet, Offs
     a started operator account, once the contract answers: what the batch-resolve and block-following
     tests share. The operator account is shut down on exit."""
     import asyncio
-    import json
 
     from py_near.account import Account
 
     from contract import OFFSHORE_SOURCE, build_contract
-    from devnet import NEAR, ContractDeployment, Devnet, DevnetConfig, GenesisAccount
+    from devnet import Devnet
     from offshore.client import OffshoreClient
 
     offshore, operator_id, alice = "offshore.test.near", "operator.test.near", "alice.test.near"
     wasm = build_contract(OFFSHORE_SOURCE, tmp_path / "offshore.wasm")
-    config = DevnetConfig(
-        port=0,
-        block_interval_s=0.02,
-        yield_timeout_blocks=100_000,
-        tx_wait_timeout_s=30.0,
-        credentials_dir=tmp_path / "credentials",
-        genesis_accounts=tuple(GenesisAccount(account_id=a, balance=100 * NEAR) for a in (operator_id, alice)),
-        deploy=(
-            ContractDeployment(
-                account_id=offshore,
-                wasm_path=wasm,
-                init_method="new",
-                init_args=json.dumps({"owner_id": operator_id, "operator_id": operator_id}).encode(),
-            ),
-        ),
+    config = offshore_devnet_config(
+        wasm, tmp_path / "credentials", owner=operator_id, operator=operator_id, accounts=(operator_id, alice)
     )
     async with Devnet(config) as d:
         client = OffshoreClient(
@@ -97,3 +83,39 @@ async def contract_on_devnet(tmp_path: Path) -> AsyncIterator[tuple[Devnet, Offs
                 yield d, client, operator
             finally:
                 await operator.shutdown()
+
+
+def offshore_devnet_config(
+    wasm: Path,
+    credentials_dir: Path,
+    *,
+    owner: str,
+    operator: str,
+    accounts: tuple[str, ...],
+    contract_id: str = "offshore.test.near",
+    block_interval_s: float = 0.02,
+    tx_wait_timeout_s: float = 30.0,
+    balance_near: int = 100,
+) -> DevnetConfig:
+    """An in-process devnet with the offshore contract deployed and `accounts` funded; yields never run
+    out while a busy machine sends the requests (100 000 blocks)."""
+    import json
+
+    from devnet import NEAR, ContractDeployment, DevnetConfig, GenesisAccount
+
+    return DevnetConfig(
+        port=0,
+        block_interval_s=block_interval_s,
+        yield_timeout_blocks=100_000,
+        tx_wait_timeout_s=tx_wait_timeout_s,
+        credentials_dir=credentials_dir,
+        genesis_accounts=tuple(GenesisAccount(account_id=a, balance=balance_near * NEAR) for a in accounts),
+        deploy=(
+            ContractDeployment(
+                account_id=contract_id,
+                wasm_path=wasm,
+                init_method="new",
+                init_args=json.dumps({"owner_id": owner, "operator_id": operator}).encode(),
+            ),
+        ),
+    )

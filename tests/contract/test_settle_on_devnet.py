@@ -17,7 +17,8 @@ from py_near.account import Account
 
 from contract import Pricing, charge
 from contract.testing import SOURCE, used
-from devnet import NEAR, TGAS, ContractDeployment, Devnet, DevnetConfig, GenesisAccount
+from devnet import TGAS, Devnet
+from offshore.testing import offshore_devnet_config
 from schemas.request_view import RequestView
 from streams.chain import NearChain
 from streams.errors import ResolveRefused
@@ -47,21 +48,13 @@ async def _until(what: str, probe: Any) -> Any:
 async def test_settle_chain_client_on_the_node(offshore_wasm: bytes, tmp_path: Path) -> None:
     wasm = tmp_path / "offshore.wasm"
     wasm.write_bytes(offshore_wasm)
-    config = DevnetConfig(
-        port=0,
-        block_interval_s=0.02,
-        yield_timeout_blocks=100_000,  # no yield runs out while the machine is busy
-        tx_wait_timeout_s=30.0,
-        credentials_dir=tmp_path / "credentials",
-        genesis_accounts=tuple(GenesisAccount(account_id=a, balance=100 * NEAR) for a in (OWNER, OPERATOR, ALICE)),
-        deploy=(
-            ContractDeployment(
-                account_id=OFFSHORE,
-                wasm_path=wasm,
-                init_method="new",
-                init_args=json.dumps({"owner_id": OWNER, "operator_id": OPERATOR}).encode(),
-            ),
-        ),
+    config = offshore_devnet_config(
+        wasm,
+        tmp_path / "credentials",
+        owner=OWNER,
+        operator=OPERATOR,
+        accounts=(OWNER, OPERATOR, ALICE),
+        contract_id=OFFSHORE,
     )
     async with Devnet(config) as d:
         alice = Account(ALICE, d.key(ALICE).secret_key_str, rpc_addr=d.rpc_url)
