@@ -9,16 +9,26 @@ if the machine's CPUs were >= 90 % busy over the step (/proc/stat, every process
 and others'), the machine is; else the process with the largest CPU share, marked unproven. The load
 generator is named if it could not offer the rate. Every step is reported, passing or not, with the
 machine's busy cores and load average.
+
+CPU is read from /proc over the offer window (the steady state), after an idle baseline of every
+process with nothing offered. Above that baseline, each process's CPU milliseconds per request give the
+ceiling it allows (`cpu_ceiling_rps`): one Python event loop holds (1 core - its idle) / its cost per
+request, the machine (its cores - all idle) / the whole platform's cost, the load generator included
+(it shares the machine). That is the proof of what bounds the capacity, whatever step failed first.
 Steps: `BENCH_CAPACITY_RATES` (requests/s, comma-separated), `BENCH_CAPACITY_STEP_S` seconds each.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 RATES = tuple(float(r) for r in os.environ.get("BENCH_CAPACITY_RATES", "10,20,40,70,100,150,200").split(","))
 STEP_S = float(os.environ.get("BENCH_CAPACITY_STEP_S", "10"))
@@ -27,24 +37,23 @@ LAST_CAPACITY_RPS: float | None = None  # set by measure(): chaos offers 70 % of
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
+IDLE_S = 5.0  # the idle baseline's window: what each process spends with nothing offered
+
+
 def measure(platform: Any, info: Any, url: str, commit: str) -> dict[str, Any]:
-    """Runs the steps on a started platform; returns capacity_rps, the limiting component and the steps."""
+    """Runs the steps on a started platform; returns capacity_rps, the limiting component, the CPU each
+    process spends idle and per request, the ceiling that CPU implies, and every step."""
+    pids = {**_pids(platform), LOAD_GENERATOR: os.getpid()}
+    idle = _window(pids, functools.partial(time.sleep, IDLE_S))[1]  # the baseline, not a readiness wait
     steps: list[dict[str, Any]] = []
     capacity = 0.0
     limiting = "none (every step passed: raise BENCH_CAPACITY_RATES)"
     evidence = ""
     for rate in RATES:
-        pids = _pids(platform)
-        before = _cpu(pids)
-        machine_before = _machine()
-        started = time.monotonic()
-        ids, offered = asyncio.run(paced(info, url, commit, rate, STEP_S))
+        pids = {**_pids(platform), LOAD_GENERATOR: os.getpid()}  # a process may have been restarted
+        offer = functools.partial(asyncio.run, paced(info, url, commit, rate, STEP_S))
+        (ids, offered), busy, machine_busy = _window(pids, offer)
         views = asyncio.run(info.wait_settled(ids, timeout_s=120 + STEP_S))
-        spent = _cpu(pids)
-        machine_after = _machine()
-        wall = time.monotonic() - started
-        busy = {name: round((spent[name] - before.get(name, 0.0)) / wall, 2) for name in spent}
-        machine_busy = round((machine_after[0] - machine_before[0]) / wall, 2)
         from bench.pipeline import _events, _final_at
 
         in_block, resolved, heights = _events(info, set(ids))
@@ -59,7 +68,8 @@ def measure(platform: Any, info: Any, url: str, commit: str) -> dict[str, Any]:
             "completed": completed,
             "p50_ms": round(lat[len(lat) // 2], 1) if lat else None,
             "p99_ms": round(p99, 1),
-            "cpu_cores_by_process": busy,
+            "cpu_cores_by_process": busy,  # while offering: the steady state, not the drain after it
+            "cpu_ms_per_request": per_request(busy, idle, offered),
             "machine_busy_cores": machine_busy,
             "machine_cores": os.cpu_count(),
             "others_busy_cores": round(max(0.0, machine_busy - sum(busy.values())), 2),
@@ -75,13 +85,43 @@ def measure(platform: Any, info: Any, url: str, commit: str) -> dict[str, Any]:
         capacity = rate
     global LAST_CAPACITY_RPS
     LAST_CAPACITY_RPS = capacity or None
+    # the per-request cost from the busiest step that passed (the most work, the least idle share)
+    passed = [s for s in steps if s["offered_rps"] <= capacity] or steps[:1]
+    cost = passed[-1]["cpu_ms_per_request"]
     return {
         "capacity_rps": capacity,
         "capacity_limiting_component": limiting,
         "capacity_limiting_evidence": evidence,
+        "idle_cpu_cores_by_process": idle,
+        "cpu_ms_per_request_by_process": cost,
+        "cpu_ceiling_rps": ceilings(cost, idle, os.cpu_count() or 1),
         "capacity_steps": steps,
         "capacity_target": ">= 150 requests/s with settle p99 < 2 s (issue 14)",
     }
+
+
+LOAD_GENERATOR = "load generator"  # this process: it signs and sends the requests
+MULTI_THREADED = ("kafka", "postgres")  # Tansu (Rust) and Postgres: not bound to one core
+
+
+def per_request(busy: dict[str, float], idle: dict[str, float], rate: float) -> dict[str, float]:
+    """Each process's CPU milliseconds per request above its idle baseline (pure)."""
+    return {name: round(max(0.0, cores - idle.get(name, 0.0)) * 1000 / rate, 2) for name, cores in busy.items()}
+
+
+def ceilings(cost_ms: dict[str, float], idle: dict[str, float], cores: int) -> dict[str, Any]:
+    """The request rates the measured CPU allows (pure): each process is one Python event loop (one
+    core at most, the GIL), so it holds (1 core - its idle) / its cost per request; the machine
+    holds (its cores - all idle) / the platform's whole cost per request. The lowest bounds."""
+    out: dict[str, Any] = {}
+    for name, ms in cost_ms.items():
+        if ms > 0 and name != LOAD_GENERATOR and name not in MULTI_THREADED:
+            out[name] = round((1.0 - idle.get(name, 0.0)) * 1000 / ms, 1)
+    total = sum(cost_ms.values())
+    if total > 0:
+        out["machine"] = round((cores - sum(idle.values())) * 1000 / total, 1)
+    out["bound_by"] = min(out, key=lambda k: out[k]) if out else "none"
+    return out
 
 
 async def paced(info: Any, url: str, commit: str, rate: float, seconds: float) -> tuple[list[str], float]:
@@ -94,6 +134,9 @@ async def paced(info: Any, url: str, commit: str, rate: float, seconds: float) -
     for c in clients:
         await c.__aenter__()
     try:
+        # one estimate for the run (the pricing does not change during it): a view per request would
+        # make the load generator's own contract runs part of what the devnet spends per request
+        deposit = await clients[0].estimate(LIMITS)
         n = max(1, int(rate * seconds))
         start = time.monotonic()
         last = start
@@ -105,7 +148,12 @@ async def paced(info: Any, url: str, commit: str, rate: float, seconds: float) -
             for _ in range(3):  # a transaction the node dropped (a nonce race between in-flight sends): resend
                 try:
                     sub = await clients[i % len(clients)].request(
-                        repo=url, commit=commit, input_data=f"cap {i}", limits=LIMITS, response_format="Text"
+                        repo=url,
+                        commit=commit,
+                        input_data=f"cap {i}",
+                        limits=LIMITS,
+                        response_format="Text",
+                        deposit=deposit,
                     )
                     return str(sub.request_id)
                 except Exception:
@@ -123,8 +171,9 @@ async def paced(info: Any, url: str, commit: str, rate: float, seconds: float) -
 def limiting_component(busy: dict[str, float], machine_busy: float, cores: int) -> tuple[str, str]:
     """The limiting component of a failing step and why (pure): a saturated process, else a saturated
     machine, else the largest CPU share (unproven)."""
-    top = max(busy, key=lambda k: busy[k]) if busy else "none"
-    if busy and busy[top] >= 0.9:
+    loops = {k: v for k, v in busy.items() if k not in MULTI_THREADED}
+    top = max(loops, key=lambda k: loops[k]) if loops else "none"
+    if loops and loops[top] >= 0.9:
         return top, f"{top} used {busy[top]} cores: one event loop, saturated"
     if machine_busy >= 0.9 * cores:
         ours = round(sum(busy.values()), 2)
@@ -140,6 +189,15 @@ def _machine() -> tuple[float, float]:
     fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     idle = fields[3] + fields[4]  # idle + iowait
     return (sum(fields[:8]) - idle) / _TICK, sum(fields[:8]) / _TICK
+
+
+def _window(pids: dict[str, int], work: Callable[[], T]) -> tuple[T, dict[str, float], float]:
+    """Runs `work`; returns its result, each process's CPU cores over it and the machine's busy cores."""
+    before, machine_before, started = _cpu(pids), _machine(), time.monotonic()
+    result = work()
+    spent, machine_after, wall = _cpu(pids), _machine(), time.monotonic() - started
+    busy = {name: round((spent[name] - before.get(name, 0.0)) / wall, 3) for name in spent}
+    return result, busy, round((machine_after[0] - machine_before[0]) / wall, 2)
 
 
 def _pids(platform: Any) -> dict[str, int]:

@@ -153,7 +153,10 @@ LOCAL = BrokerProfile(
     name="local",
     faust=GroupTimings(session_timeout_ms=2000, heartbeat_interval_ms=500, rebalance_timeout_ms=2000),
     consumer=GroupTimings(session_timeout_ms=6000, heartbeat_interval_ms=500, rebalance_timeout_ms=300_000),
-    fetch_wait_max_ms=10,
+    # Tansu wakes a waiting fetch within ~9 ms at 50 (3 ms at 10), but every idle consumer fetches 5x
+    # less often: the idle pipeline went from 0.74 to 0.31 cores (Tansu 0.32 -> 0.11), room the
+    # capacity and chaos benches need on 2 cores (bench/README.md)
+    fetch_wait_max_ms=50,
     commit_interval_s=0.2,
     linger_ms=1,
     creates_topics=True,
