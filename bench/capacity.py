@@ -54,10 +54,11 @@ def measure(platform: Any, info: Any, url: str, commit: str) -> dict[str, Any]:
         offer = functools.partial(asyncio.run, paced(info, url, commit, rate, STEP_S))
         (ids, offered), busy, machine_busy = _window(pids, offer)
         views = asyncio.run(info.wait_settled(ids, timeout_s=120 + STEP_S))
-        from bench.pipeline import _events, _final_at
+        from bench.pipeline import _events, _final_at, _hops
 
         in_block, resolved, heights = _events(info, set(ids))
         requested = _final_at(info.block_api_url, in_block, heights)
+        hops = _hops(info, requested, resolved, ids)
         lat = sorted((resolved[r] - requested[r]) * 1000 for r in ids if r in resolved and r in requested)
         p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else float("inf")
         completed = sum(1 for v in views.values() if v["status"] == "completed")
@@ -68,6 +69,7 @@ def measure(platform: Any, info: Any, url: str, commit: str) -> dict[str, Any]:
             "completed": completed,
             "p50_ms": round(lat[len(lat) // 2], 1) if lat else None,
             "p99_ms": round(p99, 1),
+            "latency_hops_ms": hops,  # where a failing step queues
             "cpu_cores_by_process": busy,  # while offering: the steady state, not the drain after it
             "cpu_ms_per_request": per_request(busy, idle, offered),
             "machine_busy_cores": machine_busy,
