@@ -87,6 +87,7 @@ def _count(c, name, bad):
 
 
 _MEMO = {}  # per call (a call runs in a fresh instance): the message prefix and the key's bytes
+_IDS = {}  # per call: builder_id -> engine_id of a pair that passed _ids_ok
 
 
 def message(request_id, data_id):
@@ -97,7 +98,7 @@ def message(request_id, data_id):
         prefix = _MEMO["prefix"] = (PREFIX + near.current_account_id() + ":").encode()
     if isinstance(data_id, str):
         data_id = data_id.encode()
-    return prefix + str(request_id).encode() + b":" + data_id
+    return b"".join((prefix, str(request_id).encode(), b":", data_id))
 
 
 def _key_bytes(key):
@@ -174,9 +175,7 @@ def _checked_line(cfg, request_id, data_id, input_sha256, line, raw_output, bad)
     if len(p) != 6:
         bad("a commitment line is '1 <hashes and proof in hex> <builder_id> <engine_id> <http_calls> <http_bytes>'")
     h = p[1]
-    ids = p[2] + p[3]
-    ok = p[0] == b"1" and (len(h) == 320 or len(h) == 384) and 0 < len(p[2]) <= MAX_ID_LEN
-    ok = ok and 0 < len(p[3]) <= MAX_ID_LEN and min(ids) > 32 and max(ids) < 127
+    ok = p[0] == b"1" and (len(h) == 320 or len(h) == 384) and _ids_ok(p[2], p[3])
     # hex: fromhex refuses a non-hex character but skips whitespace (hence the length); lowercase:
     # islower() is true when no letter is uppercase and at least one is a letter (an all-digit block
     # takes the object-form path, which accepts it)
@@ -189,9 +188,23 @@ def _checked_line(cfg, request_id, data_id, input_sha256, line, raw_output, bad)
             pass
     if hb is None or 2 * len(hb) != len(h):
         return None
-    if input_sha256 and input_sha256 != h[64:128]:
+    if input_sha256 and not h.startswith(input_sha256, 64):  # h[64:128], without the copy
         bad("commitment.input_sha256 does not match the request's input")
     return (b, _verify(cfg, request_id, data_id, hb[96:160], bad), _delivered(raw_output))
+
+
+def _ids_ok(builder, engine):
+    # Both identifiers non-empty, at most MAX_ID_LEN, printable ASCII without spaces (every byte in
+    # 33..126: min/max run in C). A batch's items share them, so a pair is checked once per call
+    # (remembered as builder -> engine: a lookup, no new object).
+    if _IDS.get(builder) == engine:
+        return True
+    if not (0 < len(builder) <= MAX_ID_LEN and 0 < len(engine) <= MAX_ID_LEN):
+        return False
+    if min(builder) <= 32 or max(builder) >= 127 or min(engine) <= 32 or max(engine) >= 127:
+        return False
+    _IDS[builder] = engine
+    return True
 
 
 def _fields(p):

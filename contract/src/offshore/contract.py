@@ -52,7 +52,11 @@ def resolve_executions():
         result = execution.resolve_executions(args["items"])
     except Exception as e:
         near.panic_utf8("Unexpected error: " + str(e))
-    _json(result)
+    # the resolved ids are decimal digits (state.parse_request_id accepted each): written as they
+    # are instead of through json.dumps's printer (per character; the list has one id per item)
+    ids = result["resolved"]
+    listed = '"' + '", "'.join(ids) + '"' if ids else ""
+    near.value_return('{"resolved": [' + listed + '], "skipped": ' + json.dumps(result["skipped"]) + "}")
 
 
 @call
