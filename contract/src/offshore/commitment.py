@@ -98,7 +98,8 @@ def message(request_id, data_id):
         prefix = _MEMO["prefix"] = (PREFIX + near.current_account_id() + ":").encode()
     if isinstance(data_id, str):
         data_id = data_id.encode()
-    return b"".join((prefix, str(request_id).encode(), b":", data_id))
+    rid = request_id if isinstance(request_id, str) else str(request_id)
+    return b"".join((prefix, rid.encode(), b":", data_id))
 
 
 def _key_bytes(key):
@@ -113,8 +114,11 @@ def _verify(cfg, request_id, data_id, proof, bad):
     key = cfg.get("randomness_public_key")
     if key is None:
         return b"0"
+    raw = _MEMO.get(key)  # _key_bytes, inline when known (a call per item otherwise)
+    if raw is None:
+        raw = _key_bytes(key)
     # nearc's binding declares 4 arguments and reads 3 (sig, msg, key): the 4th is ignored.
-    if not near.ed25519_verify(proof, message(request_id, data_id), _key_bytes(key), b""):
+    if not near.ed25519_verify(proof, message(request_id, data_id), raw, b""):
         bad("commitment.randomness_proof is not the randomness key's signature of this request")
     return b"1"
 
@@ -125,8 +129,9 @@ def _delivered(raw_output):
 
 def checked(cfg, request_id, data_id, input_sha256, c, raw_output, bad):
     # The parked line of a valid commitment as its three parts (bytes: the line form, randomness
-    # checked 1|0, delivered_sha256; state.parked joins them with spaces), or bad(reason) for the first bad field (the per-item resolve raises Invalid: resolve_execution
-    # panics, resolve_executions skips the item). None if absent. `c`: the object form, or a line.
+    # checked 1|0, delivered_sha256; state.parked joins them with spaces), or bad(reason) for the
+    # first bad field (the per-item resolve raises Invalid: resolve_execution panics,
+    # resolve_executions skips the item). None if absent. `c`: the object form, or a line.
     # data_id and input_sha256 ("" for a request older than the field) are hex bytes of the ticket.
     if c is None:
         return None
@@ -139,7 +144,10 @@ def checked(cfg, request_id, data_id, input_sha256, c, raw_output, bad):
         # hashes, a version "01") is accepted as the object form would accept it. Not a nested
         # call: a Python exception raised a few frames deeper trapped MicroPython
         # (memory_out_of_bounds, like _error_text's).
-        c = _fields(c.encode().split(b" "))
+        p = c.encode().split(b" ")
+        if len(p) != 6:
+            bad("a commitment line is '1 <hashes and proof in hex> <builder_id> <engine_id> <http_calls> <http_bytes>'")
+        c = _fields(p)
     if not isinstance(c, dict):
         bad("response.commitment must be an object")
     for k in c:
@@ -167,19 +175,23 @@ def checked(cfg, request_id, data_id, input_sha256, c, raw_output, bad):
 
 
 def _checked_line(cfg, request_id, data_id, input_sha256, line, raw_output, bad):
-    # The line form: the same checks as the object form with one split, a hex decode of the five
-    # hashes and the proof at once, a lowercase test and a min/max over both identifiers (each one C
-    # pass). None when a check fails (the caller re-checks it as the object form).
+    # The line form: the same checks as the object form with a slice of the hex block (320
+    # characters, 384 with io_sha256) and a split of the four fields after it, a hex decode of the
+    # five hashes and the proof at once, a lowercase test and a min/max over both identifiers (each
+    # one C pass). None when anything is off (the caller re-checks it as the object form).
     b = line.encode()
-    p = b.split(b" ")
-    if len(p) != 6:
-        bad("a commitment line is '1 <hashes and proof in hex> <builder_id> <engine_id> <http_calls> <http_bytes>'")
-    h = p[1]
-    ok = p[0] == b"1" and (len(h) == 320 or len(h) == 384) and _ids_ok(p[2], p[3])
+    n = 320 if len(b) > 322 and b[322] == 32 else 384
+    if len(b) <= n + 3 or b[0] != 49 or b[1] != 32 or b[n + 2] != 32:  # "1 " <hex> " "
+        return None
+    h = b[2 : n + 2]
+    p = b[n + 3 :].split(b" ")
+    if len(p) != 4:
+        return None
+    ok = _IDS.get(p[0]) == p[1] or _ids_ok(p[0], p[1])
     # hex: fromhex refuses a non-hex character but skips whitespace (hence the length); lowercase:
     # islower() is true when no letter is uppercase and at least one is a letter (an all-digit block
     # takes the object-form path, which accepts it)
-    ok = ok and p[4].isdigit() and p[5].isdigit() and h.islower()
+    ok = ok and p[2].isdigit() and p[3].isdigit() and h.islower()
     hb = None
     if ok:
         try:
@@ -190,7 +202,8 @@ def _checked_line(cfg, request_id, data_id, input_sha256, line, raw_output, bad)
         return None
     if input_sha256 and not h.startswith(input_sha256, 64):  # h[64:128], without the copy
         bad("commitment.input_sha256 does not match the request's input")
-    return (b, _verify(cfg, request_id, data_id, hb[96:160], bad), _delivered(raw_output))
+    delivered = near.sha256(raw_output).hex().encode() if raw_output else b""  # _delivered, inline
+    return (b, _verify(cfg, request_id, data_id, hb[96:160], bad), delivered)
 
 
 def _ids_ok(builder, engine):

@@ -289,7 +289,7 @@ def _validate(cfg, t, success, output, error, used):
 
 
 def _resolve(cfg, rid, t, response, compact):
-    # One resolvable request (`t`: its split ticket, bytes): None once resumed and parked,
+    # One resolvable request (`rid`: its id as a decimal str, `t`: its split ticket, bytes): None once resumed and parked,
     # YIELD_EXPIRED, or raises Invalid. `response`: the object form, or a compact item (a list).
     # The record is neither parsed nor rewritten (gas: it is the largest value of a request):
     # "resolved" is the parked response's existence (state.is_resolved), and the callback moves the
@@ -308,12 +308,12 @@ def _resolve(cfg, rid, t, response, compact):
     # Resumed before anything is written, so an expired yield leaves nothing behind; the callback
     # runs in a later receipt and sees what this call writes below.
     if not near.promise_yield_resume(bytes.fromhex(t[0]), b'{"stored": true}'):
-        return YIELD_EXPIRED, "the yield of request " + str(rid) + " has expired"
+        return YIELD_EXPIRED, "the yield of request " + rid + " has expired"
     # Parked in state (never in the 1024-byte yield payload): the callback reads it, and if the
     # callback fails, cancel_stale_execution settles the request from it. One write: response,
     # commitment line and output bytes (state.parked).
     value = raw if resp["success"] and raw is not None else b""
-    near.storage_write("o:" + str(rid), state.parked(resp, line, value))  # state.output_key, inline
+    near.storage_write("o:" + rid, state.parked(resp, line, value))  # state.output_key, inline
     return None
 
 
@@ -323,7 +323,8 @@ def resolve_item(cfg, request_id, response, compact=False):
     # The ticket is taken (removed) first: one host call reads what resolve needs and marks the
     # request as being resolved; it is put back when the item is skipped, so a skip writes nothing.
     rid = state.parse_request_id(request_id, _invalid)
-    key = "y:" + str(rid)  # state.ticket_key, inline (one call less per item)
+    srid = str(rid)  # once: the keys and the proof's message take it
+    key = "y:" + srid  # state.ticket_key, inline (one call less per item)
     ticket = near.storage_remove(key)
     if ticket is None:
         req = state.load_request(rid, _invalid)
@@ -332,9 +333,9 @@ def resolve_item(cfg, request_id, response, compact=False):
         if state.is_resolved(req):
             return ALREADY_RESOLVED, "request " + str(rid) + " is already resolved"
         ticket = state.ticket(req, cfg)  # a request created before tickets existed
-        return _resolve(cfg, rid, split_ticket(ticket.encode()), response, compact)
+        return _resolve(cfg, srid, split_ticket(ticket.encode()), response, compact)
     try:
-        skipped = _resolve(cfg, rid, split_ticket(ticket), response, compact)
+        skipped = _resolve(cfg, srid, split_ticket(ticket), response, compact)
     except Invalid:
         near.storage_write(key, ticket)
         raise
@@ -393,7 +394,9 @@ def resolve_executions(items):
             compact = isinstance(item, list)
             if compact:
                 rid = item[0] if len(item) > 0 else None
-                response = _compact_response(item)  # the item itself, checked by _resolve
+                response = item
+                if len(item) != 6 or isinstance(item[4], list) and len(item[4]) != 3 and len(item[4]) != 5 or isinstance(item[5], list):
+                    _compact_response(item)  # refuses a bad shape, or turns the commitment's values into its object form
             elif isinstance(item, dict):
                 rid = item.get("request_id")
                 response = item.get("response")
