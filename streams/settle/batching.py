@@ -21,18 +21,19 @@ MAX_CALL_GAS = 1_000 * TGAS  # nearcore's max_total_prepaid_gas since protocol 8
 class GasModel:
     """Gas of one `resolve_executions` call: `base + per_item * items + per_byte * argument bytes`.
 
-    Measured on the devnet VM (2026-11-29, resolve tickets and compact items; contract/README.md Gas):
-    empty call ~5.3 TGas; per item 1.73 TGas without a result commitment (1.20 of it nearcore's
-    yield_resume_base) and 2.66 with one (ed25519_verify 0.22, its checks and parking ~0.7), at ~130
-    and ~510 argument bytes; ~0.39 TGas per KB of arguments beyond (JSON parsing of the output).
-    `per_item` assumes a commitment (every seeded run carries one; settle does not know which items
-    do), so an item without one is overestimated by ~0.9 TGas: safe, batches a little smaller.
+    Measured on the devnet VM (2026-11-30, commitment line and one parked value per item; contract/
+    README.md Gas): empty call ~5.2 TGas; per item 1.58 TGas without a result commitment (1.20 of it
+    nearcore's yield_resume_base) and ~2.05 with one (ed25519_verify 0.22), at ~120 and ~490
+    argument bytes; at most ~0.23 TGas per KB of arguments beyond (a plain 16 KB output: parsed,
+    hashed, parked; escape-heavy text costs less per argument byte). `per_item` assumes a commitment
+    (every seeded run carries one; settle does not know which items do), so an item without one is
+    overestimated by ~0.5 TGas: safe, batches a little smaller.
     Rounded up, so the estimate bounds the measurement; `attach` adds headroom for what it does not see.
     """
 
     base: int = 6 * TGAS
-    per_item: int = 2_600 * 10**9
-    per_byte: int = 400_000_000  # 0.4 TGas per KB
+    per_item: int = 2_100 * 10**9
+    per_byte: int = 250_000_000  # 0.25 TGas per KB
     headroom: float = 1.2
     max_call_gas: int = MAX_CALL_GAS
 
@@ -70,12 +71,46 @@ COMMITMENT_FIELDS = ("version", "wasm_sha256", "builder_id", "engine_id", "input
                      "randomness_proof", "io_sha256", "http_calls", "http_bytes")  # fmt: skip
 """The contract's order of a compact item's usage and commitment values (contract/src/offshore/
 execution.py `USAGE_FIELDS`, commitment.py `FIELDS`)."""
+LINE_HASHES = (("wasm_sha256", 64), ("input_sha256", 64), ("output_sha256", 64), ("randomness_proof", 128))
+
+
+def commitment_line(c: dict[str, Any]) -> str | None:
+    """The commitment in the contract's line form (contract/src/offshore/commitment.py): `1 <wasm,
+    input, output sha256, proof, io sha256 concatenated> <builder_id> <engine_id> <http_calls>
+    <http_bytes>`, which the contract checks and parks for ~0.6 TGas less than the ten values.
+
+    None when the line cannot carry `c` exactly (a field of another type or length, a space in an
+    identifier, an unknown field): settle then sends the values and the contract judges them. The
+    hashes are concatenated, so their lengths are checked here: a 63- and a 65-character hash must
+    not pass as two good ones."""
+    if set(c) - set(COMMITMENT_FIELDS) or c.get("version") != 1 or isinstance(c.get("version"), bool):
+        return None
+    hashes: list[str] = []
+    for name, n in LINE_HASHES:
+        h = c.get(name)
+        if not (isinstance(h, str) and len(h) == n):
+            return None
+        hashes.append(h)
+    io = c.get("io_sha256")
+    io = "" if io is None else io
+    builder, engine = c.get("builder_id"), c.get("engine_id")
+    counts = [0 if c.get(k) is None else c.get(k) for k in ("http_calls", "http_bytes")]
+    if not (isinstance(io, str) and len(io) in (0, 64)):
+        return None
+    if not (isinstance(builder, str) and isinstance(engine, str) and builder and engine):
+        return None
+    if " " in builder + engine:
+        return None
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in counts):
+        return None
+    return " ".join(["1", "".join(hashes) + io, builder, engine, *(str(n) for n in counts)])
 
 
 def item_args(request_id: str, response: dict[str, Any]) -> bytes:
     """One item as it travels in the call's arguments (compact UTF-8 JSON, as settle sends it): the
     compact array `[request_id, success, output, error, usage, commitment]` (contract/README.md,
-    `resolve_executions`), which the contract parses for less gas than the object form (no keys).
+    `resolve_executions`), which the contract parses for less gas than the object form (no keys),
+    the commitment as one line (`commitment_line`) or, when the line cannot carry it, its values.
     A response the array cannot carry exactly (a field it has no slot for) travels as the object
     `{request_id, response}`, so the contract judges what it was given."""
     used = response.get("resources_used")
@@ -90,7 +125,7 @@ def item_args(request_id: str, response: dict[str, Any]) -> bytes:
     packed: Any = commitment
     if isinstance(commitment, dict):
         compact = compact and set(commitment) <= set(COMMITMENT_FIELDS)
-        packed = [commitment.get(k) for k in COMMITMENT_FIELDS]
+        packed = commitment_line(commitment) or [commitment.get(k) for k in COMMITMENT_FIELDS]
     value: Any = (
         [request_id, response.get("success"), response.get("output"), response.get("error"), usage, packed]
         if compact

@@ -72,7 +72,7 @@ def test_batch_skips_items_that_can_no_longer_be_resolved_and_reports_them(offsh
     assert event["data"] == [{"skipped": [{"request_id": r, "reason": why} for r, why in reasons], "omitted": 0}]
     # only the fresh request was resumed, and nothing was parked for the expired one
     assert len(out.yield_resumes) == 1
-    assert {f"o:{fresh}".encode(), f"v:{fresh}".encode()} <= set(out.storage_writes)
+    assert f"o:{fresh}".encode() in out.storage_writes  # response, commitment and output: one value
     assert not {f"o:{expired}".encode(), f"v:{expired}".encode()} & set(out.storage_writes)
     cb = offshore.callback(expired, None)
     assert cb.error is None and transfers(cb)[0][0] == CLIENT

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from contract.testing import CONTRACT, OPERATOR, OWNER, Offshore, events_of, used
@@ -185,3 +186,74 @@ def test_a_compact_item_settles_exactly_like_its_object_form(offshore_code: Comp
         settled.append((offshore.view("get_request", {"request_id": good}), events_of(done)))
     assert settled[0] == settled[1]
     assert settled[1][0]["commitment"] == settled[1][1][0]["data"][0]["commitment"]
+
+
+def test_a_response_parked_by_the_previous_layout_still_settles(offshore_code: CompiledContract) -> None:
+    # releases before 2026-11-30 parked the response as JSON with the commitment's object form in
+    # o:<id> and the output under v:<id>; one resolved before an upgrade settles with this code
+    import json
+
+    settled = []
+    for old_layout in (False, True):
+        offshore = _keyed(offshore_code)
+        rid = offshore.request()
+        payload = offshore.resolve(rid, _response(commitment(offshore, rid)))
+        before = offshore.view("get_request", {"request_id": rid})
+        if old_layout:
+            head, line, output = offshore.chain.data[b"o:" + rid.encode()].split(b"\n", 2)
+            assert line.startswith(b"1 " + b"a" * 64) and output == b"hello"
+            offshore.chain.data[b"o:" + rid.encode()] = json.dumps(
+                {**json.loads(head), "commitment": before["commitment"]}
+            ).encode()
+            offshore.chain.data[b"v:" + rid.encode()] = output
+            assert offshore.view("get_request", {"request_id": rid}) == before
+        done = offshore.callback(rid, payload)
+        assert done.error is None, done.error
+        assert json.loads(done.return_value or b"") == "hello"
+        assert not any(k.startswith((b"o:", b"v:")) for k in offshore.chain.data)
+        settled.append((offshore.view("get_request", {"request_id": rid}), events_of(done)))
+    assert settled[0] == settled[1]
+    assert settled[1][0]["commitment"]["randomness_checked"] is True
+
+
+LINE_CASES = [
+    {},
+    {"wasm_sha256": "A" * 64},
+    {"output_sha256": "g" * 64},
+    {"input_sha256": "c" * 64},
+    {"builder_id": "tab\there"},
+    {"engine_id": "e" * 129},
+    {"engine_id": "caf\u00e9"},
+    {"io_sha256": "b" * 64, "http_calls": 2, "http_bytes": 10},
+    {"io_sha256": "B" * 64},
+    {"randomness_proof": "d" * 128},
+    {"wasm_sha256": "1" * 64, "output_sha256": "2" * 64},
+]
+
+
+@pytest.mark.parametrize("over", LINE_CASES)
+def test_the_line_form_is_judged_like_the_object_form(offshore_code: CompiledContract, over: dict[str, Any]) -> None:
+    # settle sends the line (streams/settle/batching.py commitment_line); the contract accepts and
+    # refuses exactly what the object form does, with the same reason
+    import json
+
+    from streams.settle.batching import batch_args, commitment_line, item_args
+
+    verdicts = []
+    for line in (False, True):
+        offshore = _keyed(offshore_code)
+        rid = offshore.request()
+        c = commitment(offshore, rid, **over)
+        if not line:
+            out = offshore.call(
+                "resolve_execution", {"request_id": rid, "response": _response(c)}, predecessor=OPERATOR
+            )
+            verdicts.append(out.error.message if out.error is not None else None)
+            continue
+        assert commitment_line(c) is not None  # every case travels as a line
+        out = offshore.call("resolve_executions", batch_args([item_args(rid, _response(c))]), predecessor=OPERATOR)
+        assert out.error is None, out.error
+        skipped = json.loads(out.return_value or b"")["skipped"]
+        verdicts.append(skipped[0]["message"] if skipped else None)
+    assert verdicts[0] == verdicts[1]
+    assert (verdicts[0] is None) == (over in ({}, LINE_CASES[7], LINE_CASES[-1]))

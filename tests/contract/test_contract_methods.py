@@ -282,7 +282,8 @@ def test_output_over_the_resume_payload_goes_through_state(offshore: Offshore) -
     text = "y" * 5000
     payload = offshore.resolve(rid, {"success": True, "output": text, "resources_used": used()})
     assert len(payload) <= 1024 and text not in payload.decode()
-    assert offshore.chain.data[b"v:" + rid.encode()] == text.encode()  # parked as bytes, never parsed
+    # parked as bytes after the response and the (empty) commitment line, never parsed
+    assert offshore.chain.data[b"o:" + rid.encode()].endswith(b"\n\n" + text.encode())
     out = offshore.callback(rid, payload)
     assert json.loads(out.return_value or b"") == text
     assert not any(k.startswith((b"o:", b"v:")) for k in offshore.chain.data)  # parked response deleted

@@ -28,8 +28,10 @@ def test_patches_go_to_a_copy_never_to_the_installed_nearc(offshore_wasm: bytes)
     assert YIELD_LINE in (copy / "modnear.c").read_text()
     assert "(2 * 1024 * 1024)" in (copy / "main.c").read_text()
     assert "vstr->len / 2" in (copy.parent.parent / "py" / "vstr.c").read_text()
+    assert "json_load_from(s)" in (copy.parent.parent / "extmod" / "modjson.c").read_text()
     assert [p.name for p in PATCH_FILES] == [
         "micropython-gc-heap.patch",
+        "micropython-json-loads-buffer.patch",
         "micropython-vstr-growth.patch",
         "modnear-yield.patch",
     ]

@@ -15,6 +15,7 @@ from streams.settle.batching import (
     MAX_CALL_GAS,
     BatchLimits,
     batch_args,
+    commitment_line,
     fits,
     item_args,
     max_items,
@@ -54,6 +55,57 @@ def test_compact_items_carry_usage_and_commitment_in_the_contracts_order() -> No
     commitment = {name: f"v-{name}" for name in reversed(COMMITMENT_FIELDS)}
     got = json.loads(item_args("9", {"success": False, "error": "e", "resources_used": used, "commitment": commitment}))
     assert got == ["9", False, None, "e", [1, 2, 3, 4, 5], [f"v-{name}" for name in COMMITMENT_FIELDS]]
+
+
+def _seeded() -> dict[str, object]:
+    hashes = {
+        "wasm_sha256": "a" * 64,
+        "input_sha256": "c" * 64,
+        "output_sha256": "d" * 64,
+        "randomness_proof": "f" * 128,
+    }
+    return {
+        "version": 1,
+        **hashes,
+        "builder_id": "b-1",
+        "engine_id": "e-2",
+        "io_sha256": "",
+        "http_calls": 3,
+        "http_bytes": 40,
+    }
+
+
+def test_a_commitment_travels_as_the_contracts_line() -> None:
+    line = "1 " + "a" * 64 + "c" * 64 + "d" * 64 + "f" * 128 + " b-1 e-2 3 40"
+    assert commitment_line(_seeded()) == line
+    assert json.loads(item_args("9", {"success": True, "commitment": _seeded()}))[5] == line
+    assert commitment_line({**_seeded(), "io_sha256": "9" * 64}) == line.replace(" b-1", "9" * 64 + " b-1")
+    assert commitment_line({**_seeded(), "io_sha256": None, "http_calls": None}) == line.replace(" 3 ", " 0 ")
+
+
+@pytest.mark.parametrize(
+    "over",
+    [
+        {"wasm_sha256": "a" * 63},  # concatenated with a 65-character hash it would look right: lengths checked
+        {"input_sha256": "c" * 65},
+        {"randomness_proof": None},
+        {"io_sha256": "9" * 10},
+        {"builder_id": "with space"},
+        {"engine_id": ""},
+        {"version": True},
+        {"version": 2},
+        {"http_bytes": -1},
+        {"http_calls": False},
+        {"surprise": 1},
+    ],
+)
+def test_a_commitment_the_line_cannot_carry_exactly_travels_as_its_values(over: dict[str, object]) -> None:
+    c = {**_seeded(), **over}
+    assert commitment_line(c) is None
+    if "surprise" not in over:
+        assert json.loads(item_args("9", {"success": True, "commitment": c}))[5] == [
+            c.get(k) for k in COMMITMENT_FIELDS
+        ]
 
 
 @pytest.mark.parametrize(

@@ -180,18 +180,50 @@ def _uint(value, name):
 
 
 def _capped_usage(t, used):
-    # Each charged quantity is capped at what the request allowed (`t`: its split resolve ticket):
-    # the operator cannot bill beyond the limits the sender paid for (the estimate is the ceiling).
+    # Each charged quantity is capped at what the request allowed (`t`: its split resolve ticket, as
+    # bytes): the operator cannot bill beyond the limits the sender paid for (the estimate is the
+    # ceiling). `used`: the object, or a compact item's list (values in USAGE_FIELDS order, 3 or 5).
+    if isinstance(used, list):
+        instructions, time_ms, compile_ms = used[0], used[1], used[2]
+        calls, nbytes = (used[3], used[4]) if len(used) == 5 else (None, None)
+    else:
+        instructions, time_ms, compile_ms = used.get("instructions"), used.get("time_ms"), used.get("compile_time_ms")
+        calls, nbytes = used.get("http_calls"), used.get("http_bytes")
+    caps = t[1]
+    # the usual values (ints, not bools) are taken as they are: _uint and min() are calls per value
+    if type(instructions) is not int or instructions < 0:
+        instructions = _uint(instructions, "instructions")
+    if type(time_ms) is not int or time_ms < 0:
+        time_ms = _uint(time_ms, "time_ms")
+    if type(compile_ms) is not int or compile_ms < 0:
+        compile_ms = _uint(compile_ms, "compile_time_ms")
     out = {
-        "instructions": min(_uint(used.get("instructions"), "instructions"), int(t[2])),
-        "time_ms": min(_uint(used.get("time_ms"), "time_ms"), int(t[3])),
-        "compile_time_ms": min(_uint(used.get("compile_time_ms"), "compile_time_ms"), int(t[4])),
+        "instructions": instructions if instructions < caps[1] else caps[1],
+        "time_ms": time_ms if time_ms < caps[2] else caps[2],
+        "compile_time_ms": compile_ms if compile_ms < caps[3] else caps[3],
     }
-    if t[5] != "0":
+    if caps[4] != 0:
         # guest HTTP: calls and bytes, capped at the budget the request declared and paid for
-        out["http_calls"] = min(_uint(used.get("http_calls"), "http_calls"), int(t[5]))
-        out["http_bytes"] = min(_uint(used.get("http_bytes"), "http_bytes"), int(t[6]))
+        out["http_calls"] = min(_uint(calls, "http_calls"), caps[4])
+        out["http_bytes"] = min(_uint(nbytes, "http_bytes"), caps[5])
     return out
+
+
+_CAPS = {}  # per call: a ticket's middle fields -> (format, caps); a batch's requests mostly share them
+
+
+def split_ticket(ticket):
+    # -> (data_id hex, (response format, max instructions, max ms, compile allowance ms, max http
+    # calls, max http bytes), input sha256 hex or b""), from the ticket's bytes (state.ticket):
+    # data_id is 64 hex characters, the input hash the last field. Three slices and a lookup instead
+    # of eight pieces and five int() per item (each object allocated costs gas).
+    end = ticket.rfind(b"|")
+    mid = ticket[65:end]
+    caps = _CAPS.get(mid)
+    if caps is None:
+        f = mid.split(b"|")
+        caps = _CAPS[mid] = (f[0], int(f[1]), int(f[2]), int(f[3]), int(f[4]), int(f[5]))
+    return ticket[:64], caps, ticket[end + 1 :]
 
 
 def _error_text(error):
@@ -223,10 +255,16 @@ def validate_response(cfg, t, response):
     # bounded amount of gas and cannot make the callback trap.
     if not isinstance(response, dict):
         _invalid("response must be an object {success, output?, error?, resources_used}")
-    success = response.get("success")
+    used = response.get("resources_used")
+    if isinstance(used, list):
+        _invalid("response.resources_used must be an object")
+    return _validate(cfg, t, response.get("success"), response.get("output"), response.get("error"), used)
+
+
+def _validate(cfg, t, success, output, error, used):
+    # validate_response on the fields themselves (a compact item has no dict to build).
     if not isinstance(success, bool):
         _invalid("response.success must be a boolean")
-    output = response.get("output")
     raw = None
     if output is not None:
         if not isinstance(output, str):
@@ -234,51 +272,59 @@ def validate_response(cfg, t, response):
         raw = output.encode()
         if len(raw) > cfg["max_output_bytes"]:
             _invalid("response.output exceeds " + str(cfg["max_output_bytes"]) + " bytes (UTF-8)")
-        if _has_surrogate(raw):
+        if b"\xed" in raw and _has_surrogate(raw):  # the test inline first: one call less per item
             _invalid("response.output contains UTF-16 surrogates: send the arguments as UTF-8 JSON")
-    error = response.get("error")
     if error is not None:
         if not isinstance(error, str):
             _invalid("response.error must be a string")
         error = _error_text(error)
-    used = response.get("resources_used")
     if used is None:
         used = {}
-    if not isinstance(used, dict):
+    if not isinstance(used, dict) and not isinstance(used, list):
         _invalid("response.resources_used must be an object")
-    if success and t[1] == "Json" and (raw is None or len(raw.strip()) == 0):
+    if success and t[1][0] == b"Json" and (raw is None or len(raw.strip()) == 0):
         success = False
         error = "invalid_output: empty output is not valid JSON"
     return {"success": success, "error": error, "resources_used": _capped_usage(t, used)}, raw
 
 
-def _resolve(cfg, rid, t, response):
-    # One resolvable request (`t`: its split ticket): None once resumed and parked, YIELD_EXPIRED, or
-    # raises Invalid. The record is neither parsed nor rewritten (gas: it is the largest value of a
-    # request): "resolved" is the parked response's existence (state.is_resolved), and the callback
-    # moves the commitment into the record.
-    resp, raw = validate_response(cfg, t, response)
-    # The result commitment (issue 15): checked here, so the batch method carries it too.
-    resp["commitment"] = commitment.checked(cfg, rid, t[0], t[7], response.get("commitment"), raw, _invalid)
+def _resolve(cfg, rid, t, response, compact):
+    # One resolvable request (`rid`: its id as a decimal str, `t`: its split ticket, bytes): None once resumed and parked,
+    # YIELD_EXPIRED, or raises Invalid. `response`: the object form, or a compact item (a list).
+    # The record is neither parsed nor rewritten (gas: it is the largest value of a request):
+    # "resolved" is the parked response's existence (state.is_resolved), and the callback moves the
+    # commitment into the record.
+    if compact:  # a compact item (_compact_response)
+        resp, raw = _validate(cfg, t, response[1], response[2], response[3], response[4])
+        c = response[5]
+    else:
+        resp, raw = validate_response(cfg, t, response)
+        c = response.get("commitment")
+        if isinstance(c, str):
+            _invalid("response.commitment must be an object")  # the line form is for compact items
+    # The result commitment (issue 15): checked here, so the batch method carries it too; parked
+    # as one line (commitment.py), expanded by the callback.
+    line = commitment.checked(cfg, rid, t[0], t[2], c, raw, _invalid)
     # Resumed before anything is written, so an expired yield leaves nothing behind; the callback
     # runs in a later receipt and sees what this call writes below.
     if not near.promise_yield_resume(bytes.fromhex(t[0]), b'{"stored": true}'):
-        return YIELD_EXPIRED, "the yield of request " + str(rid) + " has expired"
+        return YIELD_EXPIRED, "the yield of request " + rid + " has expired"
     # Parked in state (never in the 1024-byte yield payload): the callback reads it, and if the
-    # callback fails, cancel_stale_execution settles the request from it.
-    state.write_json(state.output_key(rid), resp)
-    if resp["success"] and raw is not None and len(raw) > 0:
-        near.storage_write(state.value_key(rid), raw)
+    # callback fails, cancel_stale_execution settles the request from it. One write: response,
+    # commitment line and output bytes (state.parked).
+    value = raw if resp["success"] and raw is not None else b""
+    near.storage_write("o:" + rid, state.parked(resp, line, value))  # state.output_key, inline
     return None
 
 
-def resolve_item(cfg, request_id, response):
+def resolve_item(cfg, request_id, response, compact=False):
     # Resolves one request: returns None, or (reason, message) when it can no longer be resolved
     # (NOT_PENDING, ALREADY_RESOLVED, YIELD_EXPIRED; nothing written). Raises Invalid for a bad item.
     # The ticket is taken (removed) first: one host call reads what resolve needs and marks the
     # request as being resolved; it is put back when the item is skipped, so a skip writes nothing.
     rid = state.parse_request_id(request_id, _invalid)
-    key = state.ticket_key(rid)
+    srid = str(rid)  # once: the keys and the proof's message take it
+    key = "y:" + srid  # state.ticket_key, inline (one call less per item)
     ticket = near.storage_remove(key)
     if ticket is None:
         req = state.load_request(rid, _invalid)
@@ -287,9 +333,9 @@ def resolve_item(cfg, request_id, response):
         if state.is_resolved(req):
             return ALREADY_RESOLVED, "request " + str(rid) + " is already resolved"
         ticket = state.ticket(req, cfg)  # a request created before tickets existed
-        return _resolve(cfg, rid, ticket.split("|"), response)
+        return _resolve(cfg, srid, split_ticket(ticket.encode()), response, compact)
     try:
-        skipped = _resolve(cfg, rid, ticket.decode().split("|"), response)
+        skipped = _resolve(cfg, srid, split_ticket(ticket), response, compact)
     except Invalid:
         near.storage_write(key, ticket)
         raise
@@ -314,22 +360,22 @@ USAGE_FIELDS = ("instructions", "time_ms", "compile_time_ms", "http_calls", "htt
 
 def _compact_response(item):
     # The compact item: [request_id, success, output, error, usage, commitment] with usage
-    # [instructions, time_ms, compile_time_ms(, http_calls, http_bytes)] and commitment the values of
-    # commitment.FIELDS in order, or null. The same response as the object form without its ~260
-    # bytes of keys per item (JSON parsing costs gas per byte); checked by the same code.
+    # [instructions, time_ms, compile_time_ms(, http_calls, http_bytes)] and commitment the line form
+    # (commitment.py: what settle sends), the values of commitment.FIELDS in order, or null. The same
+    # response as the object form without its ~260 bytes of keys per item (JSON parsing costs gas
+    # per byte); checked by the same code. Returned as the item (no dict to build).
     if len(item) != 6:
         _invalid("a compact item is [request_id, success, output, error, usage, commitment]")
     usage = item[4]
     if isinstance(usage, list):
         if len(usage) != 3 and len(usage) != 5:
             _invalid("usage must be [instructions, time_ms, compile_time_ms(, http_calls, http_bytes)]")
-        usage = dict(zip(USAGE_FIELDS, usage))
     c = item[5]
     if isinstance(c, list):
         if len(c) != len(commitment.FIELDS):
             _invalid("a compact commitment has the " + str(len(commitment.FIELDS)) + " values of commitment.FIELDS")
-        c = dict(zip(commitment.FIELDS, c))
-    return {"success": item[1], "output": item[2], "error": item[3], "resources_used": usage, "commitment": c}
+        item[5] = dict(zip(commitment.FIELDS, c))
+    return item
 
 
 def resolve_executions(items):
@@ -345,15 +391,18 @@ def resolve_executions(items):
     for item in items:
         rid = None
         try:
-            if isinstance(item, list):
+            compact = isinstance(item, list)
+            if compact:
                 rid = item[0] if len(item) > 0 else None
-                response = _compact_response(item)
+                response = item
+                if len(item) != 6 or isinstance(item[4], list) and len(item[4]) != 3 and len(item[4]) != 5 or isinstance(item[5], list):
+                    _compact_response(item)  # refuses a bad shape, or turns the commitment's values into its object form
             elif isinstance(item, dict):
                 rid = item.get("request_id")
                 response = item.get("response")
             else:
                 _invalid("an item must be an object {request_id, response} or a compact array")
-            why = resolve_item(cfg, rid, response)
+            why = resolve_item(cfg, rid, response, compact)
         except Invalid as e:
             why = (INVALID, str(e))
         if why is None:
@@ -385,7 +434,15 @@ def _return(value):
 
 def _drop_parked(rid):
     near.storage_remove(state.output_key(rid))
-    near.storage_remove(state.value_key(rid))
+    near.storage_remove(state.value_key(rid))  # parked by an older release
+
+
+def read_parked(rid):
+    # -> (response with its commitment in the object form, output bytes), or (None, None).
+    resp, line, raw = state.read_parked(rid)
+    if resp is not None and line:
+        resp["commitment"] = commitment.expand(line)
+    return resp, raw
 
 
 def _charge(cfg, req, used):
@@ -404,10 +461,9 @@ def _charge(cfg, req, used):
     return charged if charged < cap else cap
 
 
-def _return_value(req):
+def _return_value(req, raw):
     # The bytes the caller receives: Json as validated off chain, Text and Bytes as a JSON string
     # (json.dumps of a str is one non-recursive pass). Nothing here can trap on any output.
-    raw = near.storage_read(state.value_key(req["request_id"]))
     if raw is None:
         raw = b""
     if req["response_format"] == "Json":
@@ -451,7 +507,7 @@ def on_execution_response(request_id):
         _return(None)
         return
     cfg = state.config()
-    resp = state.read_json(state.output_key(rid)) if status == 1 else None
+    resp, raw = read_parked(rid) if status == 1 else (None, None)
     if resp is None:
         # yield timed out (nobody resumed it within the yield window): full refund
         resp = {
@@ -465,7 +521,7 @@ def on_execution_response(request_id):
         charged = _charge(cfg, req, resp["resources_used"])
         req["status"] = "completed" if resp["success"] else "failed"
         req["resolved"] = True
-    value = _return_value(req) if req["status"] == "completed" else None
+    value = _return_value(req, raw) if req["status"] == "completed" else None
     _drop_parked(rid)
     _complete(req, resp, charged, value)
 
@@ -517,7 +573,7 @@ def _recover(req):
             + ")"
         )
     rid = req["request_id"]
-    resp = state.read_json(state.output_key(rid))
+    resp, _ = read_parked(rid)
     if resp is None:
         _cancel(req, "stale")
         return

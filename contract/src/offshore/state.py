@@ -5,8 +5,11 @@
 #   "r:<id>"   one request
 #   "i:<id>"   its input_data and encrypted_secrets, while pending (kept apart so the callback never
 #              parses them: gas)
-#   "o:<id>"   the resolved response (success, error, capped usage) until the callback settles it
-#   "v:<id>"   the resolved output as bytes (at most max_output_bytes), until the callback returns it
+#   "o:<id>"   the resolved response until the callback settles it: JSON (success, error, capped
+#              usage), a newline, the commitment's parked line (commitment.py; "" without one), a
+#              newline, the output bytes (at most max_output_bytes). One write per resolve (gas).
+#              Older releases parked JSON only (commitment inside) and the output under "v:<id>".
+#   "v:<id>"   (older releases) the resolved output as bytes, until the callback returns it
 #   "y:<id>"   the resolve ticket: what resolve needs of a pending, unresolved request, as one short
 #              `|`-separated line (never JSON: gas). Written by request_execution, taken (removed) by the
 #              resolve that resumes the yield, removed by the callback or a cancel. Requests created
@@ -115,6 +118,43 @@ def ticket(req, cfg):
             req.get("input_sha256") or "",
         )
     )
+
+
+_PARKED_HEAD = b'{"success": %s, "error": null, "resources_used": {"instructions": %d, "time_ms": %d, "compile_time_ms": %d}}'
+
+
+def _response_json(resp):
+    # json.dumps(resp) for the parked response; the usual one (no error, no guest HTTP) is one
+    # format (json.dumps walks it through the printer: ~0.03 TGas per item; each object costs gas).
+    u = resp["resources_used"]
+    if resp["error"] is not None or len(u) != 3:
+        return json.dumps(resp).encode()
+    ok = b"true" if resp["success"] else b"false"
+    return _PARKED_HEAD % (ok, u["instructions"], u["time_ms"], u["compile_time_ms"])
+
+
+def parked(resp, line, output):
+    # The value of "o:<id>": JSON never contains a raw newline (json.dumps escapes it) and the
+    # commitment line has none (its fields are hex, digits and printable ASCII without spaces), so
+    # the first two newlines split it exactly; the output bytes follow as they are. `line`: the
+    # parked line's parts (commitment.checked) or None. One join: each concatenation copies it all.
+    if line is None:
+        return b"".join((_response_json(resp), b"\n\n", output))
+    return b"".join((_response_json(resp), b"\n", line[0], b" ", line[1], b" ", line[2], b"\n", output))
+
+
+def read_parked(request_id):
+    # -> (response dict, commitment line bytes or None, output bytes or None); (None, None, None)
+    # when nothing is parked. Reads both layouts (older releases: JSON with the commitment inside,
+    # output under "v:<id>").
+    raw = near.storage_read(output_key(request_id))
+    if raw is None:
+        return None, None, None
+    i = raw.find(b"\n")
+    if i < 0:
+        return json.loads(raw), None, near.storage_read(value_key(request_id))
+    j = raw.find(b"\n", i + 1)
+    return json.loads(raw[:i]), raw[i + 1 : j], raw[j + 1 :]
 
 
 def is_resolved(req):

@@ -15,7 +15,7 @@ def get_request(request_id):
     if req is not None and req["status"] == "pending" and not req["resolved"]:
         # resolved, callback not run yet: the resolve parked the response (and the commitment)
         # instead of rewriting the record (gas); the callback moves the commitment into the record
-        parked = state.read_json(state.output_key(req["request_id"]))
+        parked, _ = execution.read_parked(req["request_id"])
         if parked is not None:
             req["resolved"] = True
             req["commitment"] = parked.get("commitment")
