@@ -33,3 +33,18 @@ def test_a_failing_step_names_a_saturated_loop_before_the_machine() -> None:
     # Tansu is multi-threaded: a core's worth of it is not a saturated event loop
     assert limiting_component({"kafka": 1.1, "devnet": 0.5}, 1.95, 2)[0] == "machine CPU"
     assert limiting_component({"devnet": 0.4}, 0.8, 2)[1].startswith("unproven")
+
+
+def test_a_failing_rate_near_the_cpu_ceiling_names_it() -> None:
+    ceiling = {"devnet": 66.0, "machine": 62.7, "bound_by": "machine"}
+    name, why = limiting_component({"devnet": 0.78, "execute": 0.2}, 1.62, 2, rate=60.0, ceiling=ceiling)
+    assert name == "machine CPU" and "62.7" in why and "devnet 66.0" in why
+    # far below the ceiling: the cause is not shown by CPU
+    assert limiting_component({"devnet": 0.78}, 1.62, 2, rate=30.0, ceiling=ceiling)[1].startswith("unproven")
+    ceiling = {"devnet": 50.0, "machine": 62.7, "bound_by": "devnet"}
+    assert limiting_component({"devnet": 0.8}, 1.6, 2, rate=50.0, ceiling=ceiling)[0] == "devnet"
+
+
+def test_the_machine_ceiling_counts_only_the_processes_costed() -> None:
+    idle = {"devnet": 0.5, "execute": 0.1}
+    assert ceilings({"execute": 5.0}, idle, 2)["machine"] == 380.0  # (2 - 0.1) / 5 ms: the devnet not there
