@@ -16,9 +16,7 @@ import asyncio
 import os
 import shutil
 import signal
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 REQUESTS = int(os.environ.get("BENCH_WIPE_REQUESTS", "300"))
@@ -35,23 +33,13 @@ def run() -> dict[str, Any]:
         _final_views,
         _warm,
         _write_failures,
+        fault_platform,
         not_settled_once,
         settlement,
     )
     from offshore.audit import resolve_counts
-    from offshore.local import LocalPlatform
 
-    state = Path(tempfile.mkdtemp(prefix="offshore-wipe-", dir="/tmp"))
-    state.chmod(0o755)
-    # 600-block yields (60 s at 0.1 s blocks); re-drive after 8 s pending (as the chaos run).
-    platform = LocalPlatform(
-        state,
-        block_interval_s=0.1,
-        yield_timeout_blocks=600,
-        reconcile_after_blocks=80,
-        operator_keys=8,
-        extra_env={"OFFSHORE_EXECUTE_CONCURRENCY": "4"},
-    )
+    state, platform = fault_platform("offshore-wipe-")
     wipe: dict[str, Any] = {}
     load = [os.getloadavg()[0]]
     keep = bool(os.environ.get("BENCH_KEEP_STATE"))

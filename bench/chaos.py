@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from offshore.local import PlatformInfo
+    from offshore.local import LocalPlatform, PlatformInfo
 
 REQUESTS = int(os.environ.get("BENCH_CHAOS_REQUESTS", "1000"))
 SEEDS = tuple(int(x) for x in os.environ.get("BENCH_CHAOS_SEEDS", "12,13,14").split(","))
@@ -69,20 +69,8 @@ def run_seed(seed: int, rate: float) -> dict[str, Any]:
     import executor.examples as examples
     from bench.capacity import paced
     from offshore.audit import resolve_counts
-    from offshore.local import LocalPlatform
 
-    state = Path(tempfile.mkdtemp(prefix="offshore-chaos-", dir="/tmp"))
-    state.chmod(0o755)
-    # 600-block yields (60 s at 0.1 s blocks): room for restarts; re-drive after 8 s pending.
-    # The platform as `pipeline.capacity_rps` measured it (8 operator keys, 4 runs in flight in execute).
-    platform = LocalPlatform(
-        state,
-        block_interval_s=0.1,
-        yield_timeout_blocks=600,
-        reconcile_after_blocks=80,
-        operator_keys=8,
-        extra_env={"OFFSHORE_EXECUTE_CONCURRENCY": "4"},
-    )
+    state, platform = fault_platform("offshore-chaos-")
     rng = random.Random(seed)
     kills: list[tuple[float, str]] = []
     crashed: list[str] = []
@@ -159,6 +147,25 @@ def run_seed(seed: int, rate: float) -> dict[str, Any]:
         result["state_dir"] = str(state)
     print(f"chaos: seed {seed}: {json.dumps(result, sort_keys=True)}", flush=True)
     return result
+
+
+def fault_platform(prefix: str) -> tuple[Path, LocalPlatform]:
+    """A fresh platform for a fault run (chaos, broker wipe) in a new state dir: 600-block yields (60 s
+    at 0.1 s blocks) leave room for restarts, a request pending 80 blocks (8 s) is re-driven, and it
+    is the platform `pipeline.capacity_rps` measured (8 operator keys, 4 runs in flight in execute)."""
+    from offshore.local import LocalPlatform
+
+    state = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    state.chmod(0o755)
+    platform = LocalPlatform(
+        state,
+        block_interval_s=0.1,
+        yield_timeout_blocks=600,
+        reconcile_after_blocks=80,
+        operator_keys=8,
+        extra_env={"OFFSHORE_EXECUTE_CONCURRENCY": "4"},
+    )
+    return state, platform
 
 
 def not_settled_once(ids: list[str], views: dict[str, dict[str, Any]], counts: Any) -> list[str]:

@@ -38,26 +38,8 @@ def test_the_model_bounds_the_gas_burnt(offshore: Offshore, n: int, output: str)
 def test_the_model_bounds_items_with_a_result_commitment(offshore_code: CompiledContract) -> None:
     # what settle sends for every seeded run: a commitment whose proof the contract checks with
     # ed25519_verify (the most expensive item; per_item assumes it)
-    from executor import randomness as rnd
-
-    key = rnd.private_key("33" * 32)
-    offshore = Offshore(offshore_code)
-    offshore.init(randomness_public_key=rnd.public_key_hex(key))
     n = 40
-    rids = [offshore.request(input_data=f"req {i}") for i in range(n)]
-    items = []
-    for i, rid in enumerate(rids):
-        data_id = offshore.view("get_request", {"request_id": rid})["data_id"]
-        c = build_commitment(
-            wasm_sha256="a" * 64,
-            builder_id="debian-12-rustc-1.85.0",
-            engine_id="wasmtime-29.0.1-" + "b" * 16,
-            input_data=f"req {i}",
-            stdout=b"o" * 64,
-            randomness_proof=rnd.sign(key, CONTRACT, rid, data_id),
-        )
-        response = {"success": True, "output": "o" * 64, "resources_used": used(10**9, 3000, 100), "commitment": c}
-        items.append(item_args(rid, response))
+    offshore, items = _seeded_items(offshore_code, n)
     args = batch_args(items)
     out = offshore.call("resolve_executions", args, predecessor=OPERATOR, gas=GAS.attach(n, len(args)))
     assert out.error is None, out.error
@@ -65,9 +47,9 @@ def test_the_model_bounds_items_with_a_result_commitment(offshore_code: Compiled
     assert out.gas_burnt <= GAS.estimate(n, len(args)) <= 2 * out.gas_burnt
 
 
-def _seeded_batch(offshore_code: CompiledContract, n: int) -> int:
-    """Gas burnt by one batch of `n` items with a result commitment (a checked randomness proof), as
-    settle encodes them (the commitment's line form)."""
+def _seeded_items(offshore_code: CompiledContract, n: int) -> tuple[Offshore, list[bytes]]:
+    """A fresh contract with `n` pending requests, and each one's item with a result commitment (a
+    randomness proof the contract checks), as settle encodes them (the commitment's line form)."""
     from executor import randomness as rnd
 
     key = rnd.private_key("33" * 32)
@@ -87,6 +69,12 @@ def _seeded_batch(offshore_code: CompiledContract, n: int) -> int:
         )
         response = {"success": True, "output": "o" * 64, "resources_used": used(10**9, 3000, 100), "commitment": c}
         items.append(item_args(rid, response))
+    return offshore, items
+
+
+def _seeded_batch(offshore_code: CompiledContract, n: int) -> int:
+    """Gas burnt by one batch of `n` items with a result commitment."""
+    offshore, items = _seeded_items(offshore_code, n)
     assert items[0].count(b"[") == 2  # usage is the only list: the commitment travels as one line
     args = batch_args(items)
     out = offshore.call("resolve_executions", args, predecessor=OPERATOR, gas=GAS.attach(n, len(args)))

@@ -4,6 +4,7 @@ at once while a single read refreshes it, and only a missing or too old height w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from streams.chain import NearChain
 
@@ -20,24 +21,26 @@ class Heights(NearChain):
         )
         self.reads = 0
         self.answers: asyncio.Queue[int] = asyncio.Queue()
+        self.changed = asyncio.Condition()
+
+    async def started(self, reads: int) -> None:
+        """Returns once `reads` reads have started (readiness, not a sleep)."""
+        async with self.changed:
+            await self.changed.wait_for(lambda: self.reads >= reads)
 
     async def _read_height(self) -> int:
-        self.reads += 1
+        async with self.changed:
+            self.reads += 1
+            self.changed.notify_all()
         height = await self.answers.get()
         self._height = (asyncio.get_running_loop().time(), height)
         return height
 
 
-async def turns() -> None:
-    """Lets every ready task run (the reads start as tasks)."""
-    for _ in range(3):
-        await asyncio.sleep(0)
-
-
 async def test_callers_wait_for_the_first_read_and_share_it() -> None:
     chain = Heights()
     waiting = [asyncio.ensure_future(chain.final_height()) for _ in range(5)]
-    await turns()
+    await chain.started(1)
     assert chain.reads == 1 and not any(w.done() for w in waiting)
     chain.answers.put_nowait(7)
     assert await asyncio.gather(*waiting) == [7] * 5
@@ -49,7 +52,7 @@ async def test_a_stale_height_is_answered_at_once_while_one_read_refreshes_it() 
     assert await chain.final_height() == 7
     # older than the TTL: the old height at once, and a single background read for all callers
     assert [await chain.final_height() for _ in range(3)] == [7, 7, 7]
-    await turns()
+    await chain.started(2)
     assert chain.reads == 2
     chain.answers.put_nowait(9)
     assert chain._height_read is not None
@@ -62,7 +65,7 @@ async def test_a_height_older_than_the_stale_bound_is_waited_for() -> None:
     chain.answers.put_nowait(7)
     assert await chain.final_height() == 7
     later = asyncio.ensure_future(chain.final_height())
-    await turns()
+    await chain.started(2)
     assert not later.done()
     chain.answers.put_nowait(8)
     assert await later == 8
@@ -73,10 +76,12 @@ async def test_a_failed_background_read_is_retried_by_the_next_caller() -> None:
     chain.answers.put_nowait(7)
     assert await chain.final_height() == 7
     assert await chain.final_height() == 7  # starts a background read
-    await turns()
-    assert chain._height_read is not None and chain.reads == 2
-    chain._height_read.cancel()  # the read fails
-    await turns()
+    await chain.started(2)
+    dead = chain._height_read
+    assert dead is not None
+    dead.cancel()  # the read fails
+    with contextlib.suppress(asyncio.CancelledError):
+        await dead
     assert await chain.final_height() == 7
-    await turns()
-    assert chain.reads == 3  # a new read, not the dead one
+    await chain.started(3)  # a new read, not the dead one
+    assert chain._height_read is not dead
