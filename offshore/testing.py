@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from py_near.account import Account
 
-    from devnet import Devnet, DevnetConfig
+    from devnet import ContractDeployment, Devnet, DevnetConfig
     from offshore.client import OffshoreClient
 
 
@@ -96,9 +96,11 @@ def offshore_devnet_config(
     block_interval_s: float = 0.02,
     tx_wait_timeout_s: float = 30.0,
     balance_near: int = 100,
+    yield_timeout_blocks: int = 100_000,
+    also_deploy: tuple[ContractDeployment, ...] = (),
 ) -> DevnetConfig:
-    """An in-process devnet with the offshore contract deployed and `accounts` funded; yields never run
-    out while a busy machine sends the requests (100 000 blocks)."""
+    """An in-process devnet with the offshore contract deployed (then `also_deploy`) and `accounts`
+    funded; by default yields never run out while a busy machine sends the requests (100 000 blocks)."""
     import json
 
     from devnet import NEAR, ContractDeployment, DevnetConfig, GenesisAccount
@@ -106,7 +108,7 @@ def offshore_devnet_config(
     return DevnetConfig(
         port=0,
         block_interval_s=block_interval_s,
-        yield_timeout_blocks=100_000,
+        yield_timeout_blocks=yield_timeout_blocks,
         tx_wait_timeout_s=tx_wait_timeout_s,
         credentials_dir=credentials_dir,
         genesis_accounts=tuple(GenesisAccount(account_id=a, balance=balance_near * NEAR) for a in accounts),
@@ -117,5 +119,6 @@ def offshore_devnet_config(
                 init_method="new",
                 init_args=json.dumps({"owner_id": owner, "operator_id": operator}).encode(),
             ),
+            *also_deploy,
         ),
     )

@@ -18,6 +18,7 @@ from py_near.account import Account
 from contract import Pricing, charge
 from contract.testing import SOURCE, used
 from devnet import NEAR, TGAS, ContractDeployment, Devnet, DevnetConfig, GenesisAccount
+from offshore.testing import offshore_devnet_config
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 OFFSHORE = "offshore.test.near"
@@ -40,22 +41,16 @@ def wasm_paths(offshore_wasm: bytes, client_wasm: bytes, tmp_path_factory: pytes
 @pytest_asyncio.fixture(loop_scope="session")
 async def devnet(wasm_paths: tuple[Path, Path], tmp_path: Path) -> AsyncIterator[Devnet]:
     offshore, client = wasm_paths
-    config = DevnetConfig(
-        port=0,
-        block_interval_s=0.02,
-        yield_timeout_blocks=YIELD_TIMEOUT_BLOCKS,
+    config = offshore_devnet_config(
+        offshore,
+        tmp_path / "credentials",
+        owner=OWNER,
+        operator=OPERATOR,
+        accounts=(OWNER, OPERATOR, ALICE),
+        contract_id=OFFSHORE,
         tx_wait_timeout_s=20.0,
-        credentials_dir=tmp_path / "credentials",
-        genesis_accounts=tuple(GenesisAccount(account_id=a, balance=100 * NEAR) for a in (OWNER, OPERATOR, ALICE)),
-        deploy=(
-            ContractDeployment(
-                account_id=OFFSHORE,
-                wasm_path=offshore,
-                init_method="new",
-                init_args=json.dumps({"owner_id": OWNER, "operator_id": OPERATOR}).encode(),
-            ),
-            ContractDeployment(account_id=CLIENT, wasm_path=client),
-        ),
+        yield_timeout_blocks=YIELD_TIMEOUT_BLOCKS,
+        also_deploy=(ContractDeployment(account_id=CLIENT, wasm_path=client),),
     )
     async with Devnet(config) as d:
         yield d
