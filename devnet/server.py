@@ -64,6 +64,8 @@ _LEVELS: dict[str, Until | None] = {
 _DEVNET_KEY: web.AppKey[Devnet] = web.AppKey("devnet", Devnet)
 _CACHE_KEY: web.AppKey[OrderedDict[str, bytes]] = web.AppKey("block_cache", OrderedDict)
 _CACHE_SIZE = 4096
+_HOLD_BLOCKS = 10  # neardata holds a request for a height this far above its final block
+_HOLD_S = 60.0  # and the devnet gives up after this long (a client has long timed out: 404 as if too far)
 
 
 class RpcError(DevnetError):
@@ -615,8 +617,13 @@ async def _v0_block(request: web.Request) -> web.Response:
     optimistic = request.path.startswith("/v0/block_opt/")
     if height < devnet.genesis_height:
         return _json({"error": "Block height is before the genesis", "type": "BLOCK_HEIGHT_TOO_LOW"}, status=404)
-    # /v0/block serves final blocks only (as neardata): a block newer than the final one does not exist yet
-    if height > (devnet.head_height if optimistic else devnet.final_height):
+    # /v0/block serves final blocks only (as neardata). A height up to 10 above the final one is held
+    # until it is final (neardata-server src/api.rs MAX_WAIT_BLOCKS; neardata re-checks every 100 ms,
+    # the devnet wakes when the block is final); a higher one does not exist yet.
+    newest = devnet.head_height if optimistic else devnet.final_height
+    if height > newest and (
+        optimistic or height > newest + _HOLD_BLOCKS or not await devnet.hold_until_final(height, _HOLD_S)
+    ):
         return _json({"error": "The block is too far in the future", "type": "BLOCK_DOES_NOT_EXIST"}, status=404)
     cache = request.app[_CACHE_KEY]
     key = f"{height}{'/h' if headers_only else ''}"

@@ -51,6 +51,7 @@ class Devnet:
         self._runner: web.AppRunner | None = None
         self._timer: asyncio.Task[None] | None = None
         self._cond = asyncio.Condition()
+        self._stopping = False  # wakes requests held for a block that will not come
         self._included: dict[bytes, int] = {}  # tx hash -> height of the block that included it
         self._executed: dict[bytes, int] = {}  # tx hash -> height where its last receipt ran
         self._rejected: dict[bytes, InvalidTxError] = {}
@@ -91,6 +92,9 @@ class Devnet:
         log.info("devnet %s serving %s (head %d)", self.config.chain_id, self.rpc_url, self._head)
 
     async def stop(self) -> None:
+        self._stopping = True
+        async with self._cond:
+            self._cond.notify_all()
         if self._timer is not None:
             self._timer.cancel()
             await asyncio.gather(self._timer, return_exceptions=True)
@@ -275,6 +279,15 @@ class Devnet:
     async def wait_for_final_height(self, height: int, timeout: float = 30.0) -> None:  # noqa: ASYNC109 (a deadline is the API)
         """Until the block at `height` (or a later one) is final. Raises TimeoutError."""
         await self._wait(lambda: self._final >= height, timeout)
+
+    async def hold_until_final(self, height: int, timeout: float) -> bool:  # noqa: ASYNC109 (a deadline is the API)
+        """Whether the block at `height` became final within `timeout` (False also when stopping):
+        how the block API holds a request for a height just above the final one, as neardata does."""
+        try:
+            await self._wait(lambda: self._final >= height or self._stopping, timeout)
+        except TimeoutError:
+            return False
+        return self._final >= height
 
     # ---------------------------------------------------------------- transactions
 

@@ -4,8 +4,13 @@
   request, redirects included: redirects are followed here, hop by hop, and the key is put back on
   each target (aiohttp would drop an `Authorization` header on a cross-host redirect, and a
   server may drop the query). The key is never logged: URLs in logs and errors are redacted.
-- Cost: the final height comes from the `Location` of `/last_block/final/headers` (one small
-  request, no block downloaded); the first height likewise from `/first_block`.
+- Cost: at the tip the follower asks for the block just above the final one, and neardata holds
+  that request open until the block is final (fastnear/neardata-server src/api.rs: up to 10 blocks
+  ahead; its README: "poll the server for the new blocks incrementing the block height by one,
+  making sure you wait for the response"): one request per block, answered when it is final. An API
+  that answers 404 instead is probed: the final height comes from the `Location` of
+  `/last_block/final/headers` (one small request, no block downloaded); the first height likewise
+  from `/first_block`.
 - Limits: 429 pauses every request for its `Retry-After` (else an exponential back-off); 5xx
   (neardata's "block not cached" just below the tip), 404 and network errors are retried with
   exponential back-off. 401/403 end the run: retrying cannot fix a key.
@@ -19,7 +24,7 @@ import logging
 import re
 import time
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import aiohttp
 from yarl import URL
@@ -109,6 +114,26 @@ class BlockApi:
                 metrics.API_ERRORS.labels("invalid_block").inc()
             await self._backoff.wait(attempt)
         raise AssertionError("unreachable: the back-off has no attempt limit")
+
+    async def next_block(self, height: int) -> tuple[Header | None, bytes] | Literal["not_held", "failed"]:
+        """The block just above the final height, once the API holds the request open until it is
+        final (one attempt). "not_held" when the API answers 404 (it does not wait: probe instead);
+        "failed" on any other error or a timeout, left to the caller's retrying paths."""
+        url = self._base.with_path(f"{self._base.path}/block/{height}")
+        try:
+            raw = await self._follow(url, "next_block", stop_at_block=False)
+            assert isinstance(raw, bytes)
+            return header_of(raw, height), raw
+        except _Retry as retry:
+            kind = retry.kind
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            kind = type(exc).__name__  # the exception text may hold the URL: never logged
+        except ValueError:
+            kind = "invalid_block"
+        if kind == "not_found":
+            return "not_held"
+        metrics.API_ERRORS.labels(kind).inc()
+        return "failed"
 
     async def _height(self, path: str, label: str) -> int:
         """The height a redirecting path points at: read from the `Location` naming `/block/{h}`

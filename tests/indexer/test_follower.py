@@ -289,18 +289,39 @@ async def test_waits_for_heights_not_produced_yet_then_reads_them(
 
 async def test_a_block_answered_404_is_retried_until_produced(events_wasm: Path, tmp_path: Path) -> None:
     async with _chain(events_wasm) as devnet:
-        head = devnet.head_height
+        far = devnet.final_height + 11  # beyond what the API holds open: 404 until it is final
         not_found = _metric("offshore_indexer_block_api_errors_total", kind="not_found")
         async with aiohttp.ClientSession() as http:
             api = BlockApi(http, _config(devnet, tmp_path / "cp.json"))
-            fetch = asyncio.create_task(api.block(head + 1))
+            fetch = asyncio.create_task(api.block(far))
             deadline = time.monotonic() + 10
             while _metric("offshore_indexer_block_api_errors_total", kind="not_found") - not_found < 2:  # poll
                 assert time.monotonic() < deadline and not fetch.done()
                 await asyncio.sleep(0.01)  # poll
-            await devnet.produce_block()
+            await _produce(devnet, far - devnet.final_height)
             block = await asyncio.wait_for(fetch, 10)
-    assert block is not None and block["block"]["header"]["height"] == head + 1
+    assert block is not None and block["block"]["header"]["height"] == far
+
+
+async def test_at_the_tip_each_block_is_read_by_the_request_the_api_held_for_it(
+    events_wasm: Path, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """Caught up, the follower asks for the next height and the devnet holds the request until that
+    block is final (as neardata does): each new block costs one request and no final-height probe."""
+    async with _chain(events_wasm) as devnet:
+        head = await _produce(devnet, 3)
+        probes = _metric("offshore_indexer_block_api_requests_total", path="final")
+        held = _metric("offshore_indexer_block_api_requests_total", path="next_block")
+        publisher = _Recording(kafka_bootstrap)
+        run = asyncio.create_task(run_indexer(_config(devnet, tmp_path / "cp.json", stop_height=head + 6), publisher))
+        await _until_checkpoint(tmp_path / "cp.json", head, run)
+        probes_at_tip = _metric("offshore_indexer_block_api_requests_total", path="final")
+        call = await _call(devnet, "emit", _rid())
+        await _produce(devnet, 4)
+        assert await asyncio.wait_for(run, 10) == head + 6
+    assert publisher.ids() == [call.request_id]
+    assert _metric("offshore_indexer_block_api_requests_total", path="final") == probes_at_tip > probes
+    assert _metric("offshore_indexer_block_api_requests_total", path="next_block") - held == 6
 
 
 async def test_block_api_errors_are_retried_and_no_block_is_skipped(

@@ -3,8 +3,11 @@
 Two real aiohttp servers on loopback play fastnear's hosts: the main host and an archive host
 (different ports); the main host redirects old heights there, as neardata does. Both behave as
 neardata-server does (fastnear/neardata-server src/api.rs): `/first_block` and `/last_block/final/headers`
-redirect to `/block/{h}`, `null` for a height without a block, 404 above the tip, 500 "The block is
-not cached" just below it, 429 with Retry-After. Requests are authenticated by `?apiKey=` only.
+redirect to `/block/{h}`, `null` for a height without a block, a request for a height up to 10 above
+the tip held open until the tip reaches it (re-checked every 100 ms + 1 s per further block, as
+neardata does), 404 beyond that, 500 "The block is not cached" just below the tip, 429 with
+Retry-After. Requests are authenticated by `?apiKey=` only. `holds=False` plays an API that 404s
+every height above its tip instead of holding it.
 
 The blocks are real (tests/indexer/fixtures/neardata, sources in SOURCES.md). 107503704 and
 107503705 are served as they are: a real parent and child. The blocks after them are other real
@@ -147,6 +150,8 @@ class _NearData:
     null_first: dict[int, int] = field(default_factory=dict)  # height -> times answered null (out of range)
     not_cached_once: set[int] = field(default_factory=set)  # heights answered 500 once
     rate_limit_once: bool = False  # the first final-height probe gets 429 Retry-After: 1
+    holds: bool = True  # a height just above the tip is held until produced (neardata); else 404
+    closing: bool = False  # the servers are stopping: held requests end (404)
     requests: list[_Request] = field(default_factory=list)
     main_url: str = ""
     archive_url: str = ""
@@ -203,6 +208,8 @@ def _apps(api: _NearData) -> tuple[web.Application, web.Application]:
         if height < ARCHIVE_BELOW:  # neardata keeps the query; odd heights here drop it (worst case)
             query = "" if height % 2 else f"?{request.query_string}"
             raise web.HTTPFound(f"{api.archive_url}/v0/block/{height}{suffix}{query}")
+        while api.holds and not api.closing and api.tip < height <= api.tip + 10:  # neardata's MAX_WAIT_BLOCKS
+            await asyncio.sleep(0.1 + (height - api.tip - 1))  # poll: neardata's own re-check of its cache
         if height > api.tip:
             return web.json_response(
                 {"error": "The block is too far in the future", "type": "BLOCK_DOES_NOT_EXIST"}, status=404
@@ -245,6 +252,7 @@ async def _serve(api: _NearData) -> AsyncIterator[_NearData]:
         api.main_url, api.archive_url = urls
         yield api
     finally:
+        api.closing = True
         for runner in runners:
             await runner.cleanup()
 
@@ -285,8 +293,9 @@ async def _until(predicate: Any, run: asyncio.Task[Any], what: str, deadline_s: 
         await asyncio.sleep(0.01)  # poll
 
 
+@pytest.mark.parametrize("holds", [True, False], ids=["api holds the next height", "api answers 404 above its tip"])
 async def test_follows_real_blocks_through_redirects_skips_and_errors_within_the_rules(
-    kafka_bootstrap: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    holds: bool, kafka_bootstrap: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     blocks = _chain()
@@ -296,6 +305,7 @@ async def test_follows_real_blocks_through_redirects_skips_and_errors_within_the
         null_first={REAL_PARENT: 2},  # out of the archive's range at first: the real child names it
         not_cached_once={107503709, 107503710},
         rate_limit_once=True,
+        holds=holds,
     )
     cp = tmp_path / "cp.json"
     breaks, skipped = (
@@ -309,14 +319,17 @@ async def test_follows_real_blocks_through_redirects_skips_and_errors_within_the
         stop = asyncio.Event()
         run = asyncio.create_task(run_indexer(_config(api, cp), publisher, stop=stop))
         await _until(lambda: Checkpoint(cp).load() == api.tip, run, "the tip")
+        at_tip = time.monotonic()
 
-        # Idle at the tip: probes only, one per block interval (measured from the blocks' timestamps).
+        # Idle at the tip: one request held open for the next height, or (an API that does not hold)
+        # probes only, one per block interval (measured from the blocks' timestamps).
         idle_from, idle_s = time.monotonic(), 2.5
         await asyncio.sleep(idle_s)  # the idle period being measured, not a readiness wait
         idle = [r for r in api.requests if r.at >= idle_from]
         interval = 0.819249484  # 107503705 - 107503704, the real pair's timestamps
 
-        # The chain moves on by one block: one probe sees it, one request reads it.
+        # The chain moves on by one block: the held request answers it (or one probe sees it and one
+        # request reads it).
         step_from = time.monotonic()
         api.tip = 107503711
         await _until(lambda: Checkpoint(cp).load() == api.tip, run, "the new tip")
@@ -339,8 +352,13 @@ async def test_follows_real_blocks_through_redirects_skips_and_errors_within_the
     assert api.requests and all(r.keys == [KEY] and r.authorization is None for r in api.requests)
     assert {r.host for r in api.requests} == {"main", "archive"}
     assert KEY not in caplog.text and KEY.encode() not in generate_latest(REGISTRY)
-    # Never asked beyond the final height it knew.
-    assert not [r for r in api.requests if r.above_tip]
+    # Never asked beyond the final height it knew, but for the next height: held (the tip's next,
+    # then the new tip's), or once, answered 404, which turned the follower to probing.
+    above = [r.path for r in api.requests if r.above_tip]
+    if holds:
+        assert above == ["/v0/block/107503711", "/v0/block/107503712"]
+    else:
+        assert above == ["/v0/block/107503711"] and "probing it every block interval" in caplog.text
 
     # The real parent answered null (out of range) was not passed over: its child named it, the
     # follower stalled and re-read until the archive served it. Only 107503707 was a skip.
@@ -359,7 +377,14 @@ async def test_follows_real_blocks_through_redirects_skips_and_errors_within_the
     (limited,) = [i for i, r in enumerate(api.requests) if r.path.startswith("/v0/last_block")][:1]
     assert api.requests[limited + 1].at - api.requests[limited].at >= 0.95
 
-    # The request budget at the tip: at most one probe per block interval, and nothing else.
+    # The request budget at the tip. Holding: no request while idle (the held one was sent before),
+    # then one per new block, that block's own request answering it, and no probe after the start.
+    if holds:
+        assert idle == [], [r.path for r in idle]
+        assert [r.path for r in step] == ["/v0/block/107503712"]  # the next height, held in turn
+        assert not [r for r in api.requests if r.at >= at_tip and r.path.startswith("/v0/last_block")]
+        return
+    # Probing: at most one probe per block interval, and nothing else.
     assert idle and all(r.path == "/v0/last_block/final/headers" for r in idle)
     assert len(idle) <= idle_s / interval + 1, [round(r.at - idle_from, 2) for r in idle]
     assert len(idle) / idle_s <= 1 / interval + 1 / idle_s  # requests per second

@@ -149,12 +149,27 @@ async def test_queries_at_an_older_block_answer_from_its_state(devnet_config: De
         assert (await _rpc(devnet, "block", [genesis]))["result"]["header"]["height"] == genesis  # headers stay
 
 
+async def _status_and_height(s: aiohttp.ClientSession, url: str) -> tuple[int, Any]:
+    async with s.get(url) as r:
+        doc = await r.json()
+        return r.status, doc["block"]["header"]["height"] if r.status == 200 else doc["type"]
+
+
 async def test_block_api_serves_final_blocks_only(devnet_config: DevnetConfig) -> None:
+    """A block is served once final. As neardata does, a request for a height up to 10 above the final
+    one is held until that block is final (a follower at the tip needs one request per block); a
+    higher one is a 404 at once; a devnet that stops answers its held requests."""
     async with Devnet(_manual(devnet_config)) as devnet, aiohttp.ClientSession() as s:
         await _blocks(devnet, 4)
         api = devnet.block_api_url
-        async with s.get(f"{api}/block/{devnet.head_height}") as r:
-            assert (r.status, (await r.json())["type"]) == (404, "BLOCK_DOES_NOT_EXIST")
+        head = devnet.head_height
+        assert await _status_and_height(s, f"{api}/block/{devnet.final_height + 11}") == (404, "BLOCK_DOES_NOT_EXIST")
+        held = asyncio.create_task(_status_and_height(s, f"{api}/block/{head}"))
+        await _blocks(devnet, 1)  # head is not final yet: another request is answered, the held one not
+        assert await _status_and_height(s, f"{api}/block/{devnet.final_height}") == (200, head - 1)
+        assert not held.done()
+        await _blocks(devnet, 1)
+        assert await asyncio.wait_for(held, 5) == (200, head)
         async with s.get(f"{api}/last_block/final", allow_redirects=False) as r:
             assert r.headers["Location"] == f"/v0/block/{devnet.head_height - 2}"
         async with s.get(f"{api}/last_block/final/headers") as r:
