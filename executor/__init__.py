@@ -5,7 +5,7 @@ Build: `compile_source(code_source, store=ArtifactStore(...), config=CompileConf
 Example guests as git repos: `executor.examples.publish(name, root)`.
 """
 
-from executor._compile import builder_id, compile_async, compile_source
+from executor._compile import builder_id, compile_async, compile_source, find_cached
 from executor._http import ReplayMismatch, parse_transcript, transcript_key, uses_http
 from executor._httptypes import HttpConfig, HttpGrant
 from executor._python import warm_python
@@ -68,6 +68,7 @@ __all__ = [
     "compile_source",
     "default_executor",
     "execute",
+    "find_cached",
     "parse_transcript",
     "ref_relpath",
     "run_async",

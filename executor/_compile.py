@@ -36,7 +36,7 @@ from executor._source import CheckedSource, check_source
 from executor._store import ArtifactStore
 from executor._types import CodeSource, CompileConfig, CompileResult
 from executor._wasmtime import check_program
-from executor.errors import BuildError, FetchError, InvalidArtifactError, InvalidSourceError
+from executor.errors import BuildError, ExecutorError, FetchError, InvalidArtifactError, InvalidSourceError
 
 _OUTPUT = "module.wasm"
 _BUILD_RECIPE_VERSION = "1"
@@ -65,13 +65,7 @@ def compile_source(
         source = CodeSource.from_mapping(source)
     checked = check_source(source, config)
     builder = builder_id(config)
-    key = {
-        "repo": checked.repo,
-        "commit": checked.commit,
-        "build_target": checked.build_target,
-        "path": checked.path,
-        "builder": builder,
-    }
+    key = _ref_key(checked, builder)
     key_text = repr(sorted(key.items()))
     with _KEY_LOCKS_GUARD:
         lock = _KEY_LOCKS.setdefault(key_text, threading.Lock())
@@ -110,6 +104,30 @@ def compile_source(
         sha = store.put(data)
         store.put_ref(key, sha)
         return _result(checked, sha, store, cached=False, started=started, log=log, size=len(data), builder=builder)
+
+
+def find_cached(
+    source: CodeSource | Mapping[str, Any], *, store: ArtifactStore, config: CompileConfig | None = None
+) -> str | None:
+    """The sha256 of the stored artifact `compile_source` would answer from the cache, else None (not
+    built yet, or a source it would refuse: `compile_source` reports why). One small file read."""
+    config = config or CompileConfig()
+    try:
+        checked = check_source(source if isinstance(source, CodeSource) else CodeSource.from_mapping(source), config)
+        return store.get_ref(_ref_key(checked, builder_id(config)))
+    except ExecutorError:  # a refused source or an unreadable store: the build path reports it
+        return None
+
+
+def _ref_key(checked: CheckedSource, builder: str) -> dict[str, Any]:
+    """The artifact store's key for a build: the program and the toolchain that builds it."""
+    return {
+        "repo": checked.repo,
+        "commit": checked.commit,
+        "build_target": checked.build_target,
+        "path": checked.path,
+        "builder": builder,
+    }
 
 
 async def compile_async(

@@ -64,10 +64,13 @@ async def test_redelivering_every_topic_causes_no_second_resolve(harness: Harnes
     assert all(before[i] == 1 for i in ids)
 
     # Re-publish every message these requests produced on every pipeline topic, as a producer retry
-    # or a consumer rewind would: each stage must answer from what it already did.
+    # or a consumer rewind would: each stage must answer from what it already did. The cached program
+    # never went through the compile queue (route answers a cache hit itself), so each request is also
+    # put there, keyed by program, as route does for a build.
     group = f"redeliver-{uuid.uuid4().hex[:6]}"
-    topics = [REQUESTS.name, COMPILE_QUEUE.name, COMPILED.name, EXECUTED.name]
+    topics = [REQUESTS.name, COMPILED.name, EXECUTED.name]
     copies = _read(harness, topics, group, want=lambda t, e: e.request_id in ids, count=len(ids) * len(topics))
+    copies += [(COMPILE_QUEUE.name, _program(value), value) for topic, _, value in copies if topic == REQUESTS.name]
     producer = make_producer(harness.info.endpoints.kafka_bootstrap)
     for topic, key, value in copies:
         producer.produce(topic, key=key, value=value)
@@ -192,6 +195,16 @@ def test_every_process_exports_metrics_that_moved(harness: Harness) -> None:
     assert indexer_m["offshore_indexer_height"] > 0
     assert total(indexer_m, "offshore_indexer_events_total") > 0
     assert total(harness.metrics("project"), "offshore_projector_events_total") > 0
+
+
+def _program(value: bytes) -> bytes:
+    """The compile queue's key of an ExecutionRequested: its program."""
+    from schemas import ExecutionRequested
+    from streams.compile.core import source_key
+
+    event = decode(value)
+    assert isinstance(event, ExecutionRequested)
+    return source_key(event.code_source).encode()
 
 
 def _read(

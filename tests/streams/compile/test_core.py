@@ -88,3 +88,63 @@ async def test_a_bad_commit_fails_the_request_with_its_time(tmp_path: Path, comm
     out = await compile_request(_request(url, commit), compiler, producer="t")
     assert isinstance(out, CompilationFailed) and out.error_kind == "invalid_source"
     assert out.compile_time_ms >= 1
+
+
+class _Sent:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes | None, bytes]] = []
+
+    async def send(self, topic: str, key: bytes | None, value: bytes) -> None:
+        self.sent.append((topic, key, value))
+
+
+class _Height:
+    def __init__(self, height: int) -> None:
+        self.height = height
+
+    async def final_height(self) -> int:
+        return self.height
+
+
+async def test_route_answers_a_cached_program_itself_and_queues_a_build_by_program(tmp_path: Path) -> None:
+    """Single flight is only needed for a build: a program in the store is answered by `route` (no
+    compile-queue hop); one that is not goes to the queue keyed by program, and is built there."""
+    from schemas import decode, encode
+    from streams.compile.agent import CompileAgent
+    from streams.compile.core import source_key
+    from streams.config import PipelineConfig
+    from streams.shell import Delivery
+    from streams.topics import COMPILE_QUEUE, COMPILED, REQUESTS
+
+    url, commit = _repo(tmp_path / "r", HELLO)
+    req = _request(url, commit)
+    config = PipelineConfig(
+        bootstrap="",
+        data_dir=tmp_path,
+        rpc_url="",
+        contract_id="",
+        compile=executor.CompileConfig(allow_file_urls=True, allowed_file_roots=(tmp_path,)),
+        store=executor.StoreConfig(root=tmp_path / "artifacts"),
+    )
+    sender = _Sent()
+    agent = CompileAgent(config, sender, chain=_Height(req.block_height))  # type: ignore[arg-type]
+    delivery = Delivery(REQUESTS.name, 0, 7, req.request_id.encode(), encode(req))
+
+    await agent.router.process(delivery)  # not built yet: queued for its builder
+    assert [(t, k) for t, k, _ in sender.sent] == [(COMPILE_QUEUE.name, source_key(req.code_source).encode())]
+    await agent.builder.process(Delivery(COMPILE_QUEUE.name, 0, 0, *sender.sent[0][1:]))
+    built = decode(sender.sent[1][2])
+    assert sender.sent[1][0] == COMPILED.name and isinstance(built, WasmCompiled) and not built.cache_hit
+
+    await agent.router.process(delivery)  # in the store now: answered in place, nothing queued
+    assert [t for t, _, _ in sender.sent[2:]] == [COMPILED.name]
+    hit = decode(sender.sent[2][2])
+    assert isinstance(hit, WasmCompiled) and hit.cache_hit and hit.wasm_sha256 == built.wasm_sha256
+
+    bad = dataclasses.replace(
+        req, code_source=CodeSource(repo="ftp://nowhere", commit=commit, build_target="wasm32-wasip1")
+    )
+    await agent.router.process(
+        Delivery(REQUESTS.name, 0, 8, b"x", encode(bad))
+    )  # refused sources: the builder's to report
+    assert sender.sent[3][0] == COMPILE_QUEUE.name
