@@ -208,8 +208,9 @@ def _apps(api: _NearData) -> tuple[web.Application, web.Application]:
         if height < ARCHIVE_BELOW:  # neardata keeps the query; odd heights here drop it (worst case)
             query = "" if height % 2 else f"?{request.query_string}"
             raise web.HTTPFound(f"{api.archive_url}/v0/block/{height}{suffix}{query}")
-        while api.holds and not api.closing and api.tip < height <= api.tip + 10:  # neardata's MAX_WAIT_BLOCKS
-            await asyncio.sleep(0.1 + (height - api.tip - 1))  # poll: neardata's own re-check of its cache
+        # neardata's own loop (MAX_WAIT_BLOCKS 10): it re-reads its cache after 100 ms + 1 s per further block
+        while api.holds and not api.closing and api.tip < height <= api.tip + 10:  # noqa: ASYNC110 (as neardata polls)
+            await asyncio.sleep(0.1 + (height - api.tip - 1))  # poll
         if height > api.tip:
             return web.json_response(
                 {"error": "The block is too far in the future", "type": "BLOCK_DOES_NOT_EXIST"}, status=404
