@@ -1,5 +1,6 @@
 """Waiting for many requests by following final blocks (issue 14): one block-API read per block, whatever
-the number of requests waited on, instead of a `get_request` view per request every 100 ms. A view runs
+the number of requests waited on, instead of a `get_request` view per request every 100 ms. At the tip
+that read is held open by the API until the block is final (neardata does; so does the devnet). A view runs
 the whole contract on the node (MicroPython start-up included); under load those polls were half of the
 devnet's work.
 
@@ -12,7 +13,6 @@ the same dict as `get_request`).
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -59,17 +59,19 @@ async def wait_settled(
     session = http or aiohttp.ClientSession()
     try:
         while pending:
-            final = await _final_height(session, base)
-            while height <= final and pending:
-                block = await _get(session, f"{base}/block/{height}")
-                if block is not None:
-                    pending -= settled_in(block, contract_id)
-                height += 1
-            if not pending:
-                break
-            if time.monotonic() > deadline:
+            left = deadline - time.monotonic()
+            if left <= 0:
                 raise OffshoreError(f"{len(pending)} request(s) still pending after {timeout_s:.0f}s")
-            await asyncio.sleep(0.05)  # poll: the next final block (one cheap read, not a view per request)
+            try:
+                found, block = await _block(session, f"{base}/block/{height}", left)
+            except TimeoutError:
+                continue  # held past the deadline: reported above
+            if not found:  # not final yet, from an API that does not hold the request open
+                await asyncio.sleep(min(0.05, left))  # poll: the next final block
+                continue
+            if block is not None:
+                pending -= settled_in(block, contract_id)
+            height += 1
     finally:
         if own:
             await session.close()
@@ -81,25 +83,13 @@ async def wait_settled(
     return {rid: records[rid] for rid in waiting}
 
 
-async def _final_height(http: aiohttp.ClientSession, base: str) -> int:
-    """The final height from the redirect's `Location` (`/block/{h}/headers`): polled every 50 ms, so
-    no block is downloaded for it; a server that answers the header itself is read too."""
-    async with http.get(f"{base}/last_block/final/headers", allow_redirects=False) as resp:
-        if resp.status in (301, 302, 303, 307, 308):
-            found = re.search(r"/block/(\d+)", resp.headers.get("Location", ""))
-            if found:
-                return int(found.group(1))
-        elif resp.status == 200:
-            doc = await resp.json(content_type=None)
-            if isinstance(doc, dict):
-                header = (doc.get("block") or doc).get("header") or {}
-                if "height" in header:
-                    return int(header["height"])
-    raise OffshoreError(f"the block API has no final block ({resp.status})")
-
-
-async def _get(http: aiohttp.ClientSession, url: str) -> Any:
-    async with http.get(url) as resp:
+async def _block(http: aiohttp.ClientSession, url: str, timeout_s: float) -> tuple[bool, Any]:
+    """(True, the block or None for a skipped height), or (False, None) for a 404: not final yet. A
+    height just above the final one is held open by neardata (and the devnet) until it is final, so
+    following costs one request per block and sees each block as soon as it is final."""
+    async with http.get(url, timeout=aiohttp.ClientTimeout(total=timeout_s)) as resp:
+        if resp.status == 404:
+            return False, None
         if resp.status != 200:
             raise OffshoreError(f"block API {resp.status} for {url.rsplit('/', 2)[-2:]}")
-        return await resp.json(content_type=None)
+        return True, await resp.json(content_type=None)

@@ -9,6 +9,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from py_near.transactions import create_function_call_action
 
@@ -47,12 +48,26 @@ async def test_wait_follows_blocks_and_reads_each_request_twice(tmp_path: Path) 
                 first_reads.set()  # the reads before following starts
             return await client.get_request(rid)
 
-        waiting = asyncio.create_task(
-            wait_settled(ids, view=view, block_api_url=d.block_api_url, contract_id=OFFSHORE, timeout_s=60)
-        )
-        await first_reads.wait()
-        await resolve(later)
-        records = await waiting
+        paths: list[str] = []
+
+        async def on_request(_s: object, _c: object, params: aiohttp.TraceRequestStartParams) -> None:
+            paths.append(params.url.path)
+
+        trace = aiohttp.TraceConfig()
+        trace.on_request_start.append(on_request)
+        async with aiohttp.ClientSession(trace_configs=[trace]) as http:
+            waiting = asyncio.create_task(
+                wait_settled(
+                    ids, view=view, block_api_url=d.block_api_url, contract_id=OFFSHORE, timeout_s=60, http=http
+                )
+            )
+            await first_reads.wait()
+            await resolve(later)
+            records = await waiting
         assert [records[r]["status"] for r in ids] == ["completed"] * 4
         assert sorted(reads) == sorted(ids + later)  # once each, twice for those still pending
+        # One request per block, each height once and in order, none for the final height: at the tip
+        # the devnet holds the request for the next height until that block is final (as neardata).
+        heights = [int(path.rsplit("/", 1)[1]) for path in paths if path.startswith("/v0/block/")]
+        assert len(heights) == len(paths) >= 2 and heights == list(range(heights[0], heights[0] + len(heights)))
         assert records == await client.wait_many(ids, timeout_s=10)
