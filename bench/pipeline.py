@@ -98,8 +98,8 @@ async def _wait(info: Any, ids: list[str]) -> None:
 
 def _hops(info: Any, requested: dict[str, float], resolved: dict[str, float], ids: list[str]) -> dict[str, Any]:
     """Where the paced requests' latency goes, p50/p99 per hop (ms): block final -> the compile stage took
-    the request (indexer, route and compile-queue hops; WasmCompiled.occurred_at is stamped before the
-    build), -> ExecutionFinished (build or cache hit, the executed hop, the run), -> resolve sent
+    the request (the indexer hop; a cache hit is answered by the route agent; WasmCompiled.occurred_at is
+    stamped before the build), -> ExecutionFinished (build or cache hit, the executed hop, the run), -> resolve sent
     (the executed hop, settle's batcher). Each topic is read on its own (one consumer per topic)."""
     from schemas import ExecutionFinished, WasmCompiled
     from streams.kafka import read_events

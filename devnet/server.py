@@ -65,7 +65,7 @@ _DEVNET_KEY: web.AppKey[Devnet] = web.AppKey("devnet", Devnet)
 _CACHE_KEY: web.AppKey[OrderedDict[str, bytes]] = web.AppKey("block_cache", OrderedDict)
 _CACHE_SIZE = 4096
 _HOLD_BLOCKS = 10  # neardata holds a request for a height this far above its final block
-_HOLD_S = 60.0  # and the devnet gives up after this long (a client has long timed out: 404 as if too far)
+_HOLD_S = 15.0  # then 503 (a stalled chain): a held handler outlives a gone client (10 s timeout) by little
 
 
 class RpcError(DevnetError):
@@ -621,10 +621,11 @@ async def _v0_block(request: web.Request) -> web.Response:
     # until it is final (neardata-server src/api.rs MAX_WAIT_BLOCKS; neardata re-checks every 100 ms,
     # the devnet wakes when the block is final); a higher one does not exist yet.
     newest = devnet.head_height if optimistic else devnet.final_height
-    if height > newest and (
-        optimistic or height > newest + _HOLD_BLOCKS or not await devnet.hold_until_final(height, _HOLD_S)
-    ):
+    if height > newest and (optimistic or height > newest + _HOLD_BLOCKS):
         return _json({"error": "The block is too far in the future", "type": "BLOCK_DOES_NOT_EXIST"}, status=404)
+    if height > newest and not await devnet.hold_until_final(height, _HOLD_S):
+        # the chain stalled or the devnet is stopping: an error to retry, not "does not hold" (404)
+        return _json("Cache error: the block is not produced yet", status=503)
     cache = request.app[_CACHE_KEY]
     key = f"{height}{'/h' if headers_only else ''}"
     body = cache.get(key)

@@ -52,6 +52,7 @@ class Devnet:
         self._timer: asyncio.Task[None] | None = None
         self._cond = asyncio.Condition()
         self._stopping = False  # wakes requests held for a block that will not come
+        self.held = 0  # block API requests held open now, waiting for their block to be final
         self._included: dict[bytes, int] = {}  # tx hash -> height of the block that included it
         self._executed: dict[bytes, int] = {}  # tx hash -> height where its last receipt ran
         self._rejected: dict[bytes, InvalidTxError] = {}
@@ -76,6 +77,7 @@ class Devnet:
     async def start(self) -> None:
         from devnet.server import make_app
 
+        self._stopping = False
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="devnet-node")
         fresh = await self.call(lambda _: self._open())
         self._runner = web.AppRunner(make_app(self), access_log=None, shutdown_timeout=1.0)
@@ -282,11 +284,15 @@ class Devnet:
 
     async def hold_until_final(self, height: int, timeout: float) -> bool:  # noqa: ASYNC109 (a deadline is the API)
         """Whether the block at `height` became final within `timeout` (False also when stopping):
-        how the block API holds a request for a height just above the final one, as neardata does."""
+        how the block API holds a request for a height just above the final one, as neardata does.
+        `held` counts the requests waiting here."""
+        self.held += 1
         try:
             await self._wait(lambda: self._final >= height or self._stopping, timeout)
         except TimeoutError:
             return False
+        finally:
+            self.held -= 1
         return self._final >= height
 
     # ---------------------------------------------------------------- transactions

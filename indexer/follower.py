@@ -266,15 +266,21 @@ class _Follower:
             return self.final
         return min(self.final, self.config.stop_height)
 
-    def _set_final(self, final: int) -> None:
+    def _set_final(self, final: int, *, probed: bool = True) -> None:
+        """A final height learnt from a probe, or (`probed=False`) from a held block: that one says
+        only that its own height is final, so it leaves the probe clock alone and the background
+        refresh still finds a final height far ahead (a follower that fell behind at the tip)."""
         self.final = max(self.final, final)
-        self.final_at = time.monotonic()
+        if probed:
+            self.final_at = time.monotonic()
         metrics.FINAL_HEIGHT.set(self.final)
         if self.last is not None:
             metrics.LAG.set(max(self.final - self.last, 0))
 
     def _maybe_refresh_final(self) -> None:
-        """During a long backfill the final height moves on; probe it in the background now and then."""
+        """During a backfill the final height moves on; probe it in the background at most once per
+        `_FINAL_REFRESH_S` while blocks are being read (also at the tip, where held blocks alone would
+        hide a backlog: the window and the lag metric need the real final height)."""
         if self.final_probe is not None and self.final_probe.done():
             if not self.final_probe.cancelled():
                 self._set_final(self.final_probe.result())
@@ -301,9 +307,9 @@ class _Follower:
             if isinstance(got, _Stopped):
                 return got
             if not isinstance(got, str):
-                self._set_final(height)
+                self._set_final(height, probed=False)
                 return got
-            if got == "not_held":
+            if got == "not_held" and height == self.final + 1:  # a 404 further up is only "too far"
                 self.holds = False
                 log.info("block API answers 404 above its final height: probing it every block interval")
         if not await self._await_new_final(stopped):

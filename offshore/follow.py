@@ -62,12 +62,18 @@ async def wait_settled(
             left = deadline - time.monotonic()
             if left <= 0:
                 raise OffshoreError(f"{len(pending)} request(s) still pending after {timeout_s:.0f}s")
+            status: int | str
             try:
-                found, block = await _block(session, f"{base}/block/{height}", left)
+                status, block = await _block(session, f"{base}/block/{height}", left)
             except TimeoutError:
                 continue  # held past the deadline: reported above
-            if not found:  # not final yet, from an API that does not hold the request open
-                await asyncio.sleep(min(0.05, left))  # poll: the next final block
+            except aiohttp.ClientError as exc:
+                status, block = type(exc).__name__, None
+            if status != 200:  # 404: not final yet (an API that does not hold); else an error to retry
+                problem = f"; the block API last answered {status}" if status != 404 else ""
+                if time.monotonic() + 0.05 >= deadline:
+                    raise OffshoreError(f"{len(pending)} request(s) still pending after {timeout_s:.0f}s{problem}")
+                await asyncio.sleep(0.05 if status == 404 else 0.5)  # poll: the next final block, or a retry
                 continue
             if block is not None:
                 pending -= settled_in(block, contract_id)
@@ -83,13 +89,10 @@ async def wait_settled(
     return {rid: records[rid] for rid in waiting}
 
 
-async def _block(http: aiohttp.ClientSession, url: str, timeout_s: float) -> tuple[bool, Any]:
-    """(True, the block or None for a skipped height), or (False, None) for a 404: not final yet. A
-    height just above the final one is held open by neardata (and the devnet) until it is final, so
-    following costs one request per block and sees each block as soon as it is final."""
+async def _block(http: aiohttp.ClientSession, url: str, timeout_s: float) -> tuple[int, Any]:
+    """The HTTP status and, with 200, the block (None for a skipped height). A height just above the
+    final one is held open by neardata (and the devnet) until it is final, so following costs one
+    request per block and sees each block as soon as it is final. 404: not final yet; 5xx and 429
+    (neardata's "not cached" just below its tip, a rate limit): retried by the caller."""
     async with http.get(url, timeout=aiohttp.ClientTimeout(total=timeout_s)) as resp:
-        if resp.status == 404:
-            return False, None
-        if resp.status != 200:
-            raise OffshoreError(f"block API {resp.status} for {url.rsplit('/', 2)[-2:]}")
-        return True, await resp.json(content_type=None)
+        return resp.status, await resp.json(content_type=None) if resp.status == 200 else None

@@ -64,6 +64,7 @@ class CompileAgent:
             await self.builder.process(delivery)  # as the builder would: its metrics, its dead letters
             return
         await self.router.sender.send(COMPILE_QUEUE.name, source_key(req.code_source).encode(), delivery.value)
+        metrics.MESSAGES.labels("route", "out", "ExecutionRequested").inc()  # a copy the projector reads too
 
     async def build(self, delivery: Delivery, req: Event) -> None:
         assert isinstance(req, ExecutionRequested)
@@ -90,7 +91,8 @@ def build_compile_app(config: PipelineConfig, *, chain: NearChain | None = None)
         topic_replication_factor=config.replication_factor,
     )
     agent = CompileAgent(config, FaustSender(app), chain=chain)
-    app.agent(app.topic(REQUESTS.name), name="route")(agent.router.consume)
+    # route answers cache hits (the build handler in place), so it gets the builders' concurrency
+    app.agent(app.topic(REQUESTS.name), name="route", concurrency=config.compile_concurrency)(agent.router.consume)
     app.agent(app.topic(COMPILE_QUEUE.name), name="build", concurrency=config.compile_concurrency)(
         agent.builder.consume
     )

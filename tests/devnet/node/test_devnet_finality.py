@@ -165,11 +165,13 @@ async def test_block_api_serves_final_blocks_only(devnet_config: DevnetConfig) -
         head = devnet.head_height
         assert await _status_and_height(s, f"{api}/block/{devnet.final_height + 11}") == (404, "BLOCK_DOES_NOT_EXIST")
         held = asyncio.create_task(_status_and_height(s, f"{api}/block/{head}"))
+        await _until_held(devnet, 1)
         await _blocks(devnet, 1)  # head is not final yet: another request is answered, the held one not
         assert await _status_and_height(s, f"{api}/block/{devnet.final_height}") == (200, head - 1)
-        assert not held.done()
+        assert not held.done() and devnet.held == 1
         await _blocks(devnet, 1)
         assert await asyncio.wait_for(held, 5) == (200, head)
+        assert devnet.held == 0
         async with s.get(f"{api}/last_block/final", allow_redirects=False) as r:
             assert r.headers["Location"] == f"/v0/block/{devnet.head_height - 2}"
         async with s.get(f"{api}/last_block/final/headers") as r:
@@ -177,3 +179,22 @@ async def test_block_api_serves_final_blocks_only(devnet_config: DevnetConfig) -
             assert doc["header"]["height"] == devnet.head_height - 2 and "shards" not in doc
         async with s.get(f"{api}/last_block/optimistic") as r:
             assert (await r.json())["block"]["header"]["height"] == devnet.head_height
+
+
+async def _until_held(devnet: Devnet, n: int) -> None:
+    for _ in range(500):  # poll: the request reaches the server
+        if devnet.held == n:
+            return
+        await asyncio.sleep(0.01)  # poll
+    raise AssertionError(f"{devnet.held} requests held, not {n}")
+
+
+async def test_a_stopping_devnet_answers_its_held_requests_with_an_error_to_retry(devnet_config: DevnetConfig) -> None:
+    """Not a 404 ("does not hold": a follower would stop holding for good) and not a dropped connection."""
+    async with aiohttp.ClientSession() as s:
+        async with Devnet(_manual(devnet_config)) as devnet:
+            await _blocks(devnet, 3)
+            held = asyncio.create_task(s.get(f"{devnet.block_api_url}/block/{devnet.final_height + 1}"))
+            await _until_held(devnet, 1)
+        async with await held as r:
+            assert r.status == 503
