@@ -46,6 +46,13 @@ def source_key(source: CodeSource) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
+def executor_source(source: CodeSource) -> executor.CodeSource:
+    """The event's code source as the executor takes it (it validates; a bad one raises its errors)."""
+    return executor.CodeSource.from_mapping(
+        {"repo": source.repo, "commit": source.commit, "build_target": source.build_target, "path": source.path}
+    )
+
+
 async def compile_request(
     req: ExecutionRequested,
     compiler: Compiler,
@@ -69,15 +76,7 @@ async def compile_request(
         "request": req,
     }
     try:
-        source = executor.CodeSource.from_mapping(
-            {
-                "repo": req.code_source.repo,
-                "commit": req.code_source.commit,
-                "build_target": req.code_source.build_target,
-                "path": req.code_source.path,
-            }
-        )
-        result = await compiler.compile(source, time_left_s=time_left)
+        result = await compiler.compile(executor_source(req.code_source), time_left_s=time_left)
     except tuple(cls for cls, _ in _ERROR_KINDS) as exc:
         kind = next(name for cls, name in _ERROR_KINDS if isinstance(exc, cls))
         if isinstance(exc, executor.BuildError) and exc.timed_out:
